@@ -1,0 +1,50 @@
+# One entry point for everything a developer does. `make run` and
+# `make test` set up the virtual environment and generated code themselves.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto')
+GENERATED := xobito/ingest/v1/events_pb2.py
+
+.PHONY: help install proto run test lint format clean
+
+help:
+	@echo "make run     start PostgreSQL, Valkey and every service"
+	@echo "make test    run the whole test suite"
+	@echo "make proto   regenerate the gRPC code from proto/"
+	@echo "make lint    ruff and mypy"
+	@echo "make clean   remove the virtual environment and local data"
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+$(GENERATED): $(PROTOS) tools/protogen.py | $(INSTALLED)
+	$(BIN)/python tools/protogen.py
+
+proto: $(INSTALLED)
+	$(BIN)/python tools/protogen.py
+
+run: $(INSTALLED) $(GENERATED)
+	$(BIN)/xobito run
+
+test: $(INSTALLED) $(GENERATED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy xobito services gateway
+
+format: $(INSTALLED)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .data

@@ -1,0 +1,263 @@
+"""The whole system, started for tests: real servers, real processes.
+
+A Stack runs throwaway PostgreSQL and Valkey servers from the pip
+packages, then each service as its own process, exactly as `make run`
+does, on free ports. Tests talk to it over HTTP and gRPC only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import psycopg
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from xobito.database import migrate
+from xobito.devstack import LocalPostgres, LocalValkey, free_port
+from xobito.webhooks import sign
+
+SERVICES = ("metrics", "contacts", "ingest", "gateway")
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+STARTUP_SECONDS = 60.0
+
+
+def _wait(check: Any, what: str, timeout: float = STARTUP_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not become ready: {last!r}")
+
+
+@dataclass
+class Servers:
+    """PostgreSQL and Valkey for one test session."""
+
+    root: Path
+    postgres: LocalPostgres = field(init=False)
+    valkey: LocalValkey = field(init=False)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.postgres = LocalPostgres(self.root / "pg", free_port(), durable=False)
+        self.valkey = LocalValkey(self.root / "valkey", free_port(), durable=False)
+
+    def start(self) -> None:
+        self.postgres.prepare()
+        self.valkey.prepare()
+        log = (self.root / "servers.log").open("ab")
+        for server in (self.postgres, self.valkey):
+            self.procs.append(
+                subprocess.Popen(server.command(), stdout=log, stderr=log)
+            )
+        _wait(lambda: psycopg.connect(self.postgres.url).close() is None, "postgres")
+        _wait(lambda: redis.Redis.from_url(self.valkey.url).ping(), "valkey")
+        migrate(self.postgres.url)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            # SIGINT is PostgreSQL's fast shutdown; Valkey takes it too.
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@dataclass
+class Stack:
+    """The four services, each in its own process, on free ports."""
+
+    servers: Servers
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("gateway", "ingest_http", "ingest_grpc", "metrics", "contacts"):
+            self.ports[name] = free_port()
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("OTEL_", "DEV_API_KEY"))
+        }
+        env.update(
+            DATABASE_URL=self.servers.postgres.url,
+            REDIS_URL=self.servers.valkey.url,
+            WHATSAPP_APP_SECRET=APP_SECRET,
+            WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+            GATEWAY_PORT=str(self.ports["gateway"]),
+            INGEST_HTTP_PORT=str(self.ports["ingest_http"]),
+            INGEST_GRPC_PORT=str(self.ports["ingest_grpc"]),
+            METRICS_GRPC_PORT=str(self.ports["metrics"]),
+            CONTACTS_GRPC_PORT=str(self.ports["contacts"]),
+            LOG_FORMAT="json",
+            LOG_LEVEL="INFO",
+            MIGRATE_ON_START="false",
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ingest_http']}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def metrics_target(self) -> str:
+        return f"127.0.0.1:{self.ports['metrics']}"
+
+    @property
+    def contacts_target(self) -> str:
+        return f"127.0.0.1:{self.ports['contacts']}"
+
+    def log_path(self, service: str) -> Path:
+        return self.servers.root / f"{service}.log"
+
+    def start(self, *services: str) -> None:
+        for service in services or SERVICES:
+            self.start_service(service)
+
+    def start_service(self, service: str) -> None:
+        log = self.log_path(service).open("ab")
+        self.procs[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"]
+            if service != "gateway"
+            else [sys.executable, "-m", "gateway"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready(service)
+
+    def wait_ready(self, service: str) -> None:
+        proc = self.procs[service]
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                tail = self.log_path(service).read_text()[-3000:]
+                raise RuntimeError(f"{service} exited:\n{tail}")
+            if service == "gateway":
+                return httpx.get(f"{self.gateway_url}/healthz").status_code == 200
+            if service == "ingest":
+                return httpx.get(f"{self.ingest_url}/healthz").status_code == 200
+            target = getattr(self, f"{service}_target")
+            with grpc.insecure_channel(target) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        try:
+            _wait(ready, service)
+        except TimeoutError:
+            tail = self.log_path(service).read_text()[-3000:]
+            raise TimeoutError(f"{service} did not start:\n{tail}") from None
+
+    def kill(self, service: str) -> None:
+        """Stop a service the hard way, as a crash would (SIGKILL)."""
+        proc = self.procs.pop(service)
+        proc.kill()
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+    # -- talking to it ---------------------------------------------------
+
+    def channel(self, service: str) -> grpc.Channel:
+        return grpc.insecure_channel(getattr(self, f"{service}_target"))
+
+    def post_webhook(
+        self,
+        body: bytes,
+        *,
+        signature: str | None = None,
+        secret: str = APP_SECRET,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        if signature is None:
+            signature = sign(body, secret)
+        sent = {"Content-Type": "application/json"}
+        if signature:
+            sent["X-Hub-Signature-256"] = signature
+        sent.update(headers or {})
+        return httpx.post(
+            f"{self.ingest_url}/webhooks/whatsapp",
+            content=body,
+            headers=sent,
+            timeout=30,
+        )
+
+    def graphql(
+        self, query: str, api_key: str, **variables: Any
+    ) -> dict[str, Any]:
+        reply = httpx.post(
+            f"{self.gateway_url}/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        payload: dict[str, Any] = reply.json()
+        assert "errors" not in payload, payload["errors"]
+        return payload["data"]  # type: ignore[no-any-return]
+
+
+# Tables that hold what the system learnt; emptied between tests that need
+# a clean slate. Workspaces and API keys are kept.
+_DATA_SCHEMAS = ("metrics", "contacts", "ingest")
+
+
+def reset_data(servers: Servers) -> None:
+    with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+            " WHERE schemaname = ANY(%s)",
+            [list(_DATA_SCHEMAS)],
+        ).fetchall()
+        if tables:
+            names = ", ".join(name for (name,) in tables)
+            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    redis.Redis.from_url(servers.valkey.url).flushdb()
+
+
+@contextmanager
+def running_servers(root: Path) -> Iterator[Servers]:
+    servers = Servers(root)
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()

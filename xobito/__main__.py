@@ -1,0 +1,5 @@
+import sys
+
+from xobito.cli import main
+
+sys.exit(main())

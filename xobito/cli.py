@@ -1,0 +1,110 @@
+"""The `xobito` command: run the system, and the operator's tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import psycopg
+
+from xobito import devenv
+from xobito.settings import SettingsError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xobito.supervisor import run
+
+    return run()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from xobito.database import migrate
+
+    settings = devenv.settings()
+    settings.require("database_url")
+    applied = migrate(settings.database_url)
+    print(f"{applied} migration(s) applied")
+    return 0
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from gateway import apikeys
+
+    settings = devenv.settings()
+    settings.require("database_url")
+    with psycopg.connect(settings.database_url) as conn:
+        if args.action == "create":
+            key = apikeys.create_key(conn, args.workspace)
+            print(f"A new API key for workspace {args.workspace}; it is shown once:")
+            print(key)
+        elif args.action == "list":
+            for info in apikeys.list_keys(conn, args.workspace):
+                state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+                print(
+                    f"{info.id:>5}  {info.workspace_id:<20} {info.prefix}…"
+                    f"  {info.created_at:%Y-%m-%d %H:%M}  {state}"
+                )
+        elif args.action == "revoke":
+            if not apikeys.revoke_key(conn, args.id):
+                print(f"no active key with id {args.id}", file=sys.stderr)
+                return 1
+            print(f"key {args.id} revoked")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from xobito.simulate import main as simulate
+
+    return simulate(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="xobito", description="WhatsApp campaign insights."
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start every process of the system")
+    run.set_defaults(handler=_run)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=_migrate)
+
+    apikey = commands.add_parser("apikey", help="manage API keys")
+    actions = apikey.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a key for a workspace")
+    create.add_argument("--workspace", required=True)
+    listing = actions.add_parser("list", help="list keys (never the keys)")
+    listing.add_argument("--workspace")
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id", type=int)
+    apikey.set_defaults(handler=_apikey)
+
+    simulate = commands.add_parser(
+        "simulate", help="play a realistic campaign against the running stack"
+    )
+    simulate.add_argument("--recipients", type=int, default=1000)
+    simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument(
+        "--duration", type=float, default=20.0,
+        help="seconds over which the webhooks are spread (0: as fast as possible)",
+    )
+    simulate.add_argument("--workspace", default="dev")
+    simulate.set_defaults(handler=_simulate)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        print(f"xobito: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Settings of every process, read once from environment variables.
+
+Each process builds one Settings at start with Settings.from_env() and
+calls require() for what it cannot run without, so that a missing value
+stops it at once with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default="", repr=False)
+    redis_url: str = field(default="", repr=False)
+    whatsapp_app_secret: str = field(default="", repr=False)
+    whatsapp_verify_token: str = field(default="", repr=False)
+    dev_api_key: str = field(default="", repr=False)
+
+    bind_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    ingest_http_port: int = 8080
+    ingest_grpc_port: int = 50051
+    metrics_grpc_port: int = 50052
+    contacts_grpc_port: int = 50053
+    metrics_target: str = "127.0.0.1:50052"
+    contacts_target: str = "127.0.0.1:50053"
+
+    log_level: str = "INFO"
+    log_format: str = "auto"
+    graphiql: bool = True
+    migrate_on_start: bool = True
+    reply_window_hours: int = 24
+    inactive_after_failures: int = 3
+    route_cache_seconds: int = 60
+    grpc_timeout_s: float = 10.0
+    data_dir: str = ".data"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        metrics_port = _int(env, "METRICS_GRPC_PORT", 50052)
+        contacts_port = _int(env, "CONTACTS_GRPC_PORT", 50053)
+        return cls(
+            database_url=env.get("DATABASE_URL", ""),
+            redis_url=env.get("REDIS_URL", ""),
+            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+            dev_api_key=env.get("DEV_API_KEY", ""),
+            bind_host=env.get("BIND_HOST", "127.0.0.1"),
+            gateway_port=_int(env, "GATEWAY_PORT", 8000),
+            ingest_http_port=_int(env, "INGEST_HTTP_PORT", 8080),
+            ingest_grpc_port=_int(env, "INGEST_GRPC_PORT", 50051),
+            metrics_grpc_port=metrics_port,
+            contacts_grpc_port=contacts_port,
+            metrics_target=env.get("METRICS_TARGET", f"127.0.0.1:{metrics_port}"),
+            contacts_target=env.get(
+                "CONTACTS_TARGET", f"127.0.0.1:{contacts_port}"
+            ),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_format=env.get("LOG_FORMAT", "auto"),
+            graphiql=_bool(env, "GRAPHIQL", True),
+            migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
+            reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24),
+            inactive_after_failures=_int(env, "INACTIVE_AFTER_FAILURES", 3),
+            route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60),
+            data_dir=env.get("XOBITO_DATA_DIR", ".data"),
+        )
+
+    def require(self, *names: str) -> None:
+        """Raise SettingsError naming the first of names that is empty."""
+        known = {f.name for f in fields(self)}
+        for name in names:
+            if name not in known:
+                raise ValueError(f"no setting called {name}")
+            if not getattr(self, name):
+                raise SettingsError(f"{name.upper()} is not set")
