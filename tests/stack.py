@@ -63,11 +63,11 @@ class Servers:
     def start(self) -> None:
         self.postgres.prepare()
         self.valkey.prepare()
-        log = (self.root / "servers.log").open("ab")
-        for server in (self.postgres, self.valkey):
-            self.procs.append(
-                subprocess.Popen(server.command(), stdout=log, stderr=log)
-            )
+        with (self.root / "servers.log").open("ab") as log:
+            for server in (self.postgres, self.valkey):
+                self.procs.append(
+                    subprocess.Popen(server.command(), stdout=log, stderr=log)
+                )
         _wait(lambda: psycopg.connect(self.postgres.url).close() is None, "postgres")
         _wait(lambda: redis.Redis.from_url(self.valkey.url).ping(), "valkey")
         migrate(self.postgres.url)
@@ -144,15 +144,14 @@ class Stack:
             self.start_service(service)
 
     def start_service(self, service: str) -> None:
-        log = self.log_path(service).open("ab")
-        self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"]
-            if service != "gateway"
-            else [sys.executable, "-m", "gateway"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        module = "gateway" if service == "gateway" else f"services.{service}"
+        with self.log_path(service).open("ab") as log:
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", module],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_ready(service)
 
     def wait_ready(self, service: str) -> None:

@@ -92,6 +92,7 @@ class Settings:
             reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24),
             inactive_after_failures=_int(env, "INACTIVE_AFTER_FAILURES", 3),
             route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60),
+            grpc_timeout_s=float(_int(env, "GRPC_TIMEOUT_SECONDS", 10)),
             data_dir=env.get("XOBITO_DATA_DIR", ".data"),
         )
 
