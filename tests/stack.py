@@ -242,7 +242,7 @@ _DATA_SCHEMAS = ("metrics", "contacts", "ingest")
 def reset_data(servers: Servers) -> None:
     with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
         tables = conn.execute(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+            "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables"
             " WHERE schemaname = ANY(%s)",
             [list(_DATA_SCHEMAS)],
         ).fetchall()
