@@ -1,0 +1,37 @@
+"""Starting the contacts service: migrations, the pool, the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import grpc
+
+from services.contacts.servicer import SERVICE_NAME, ContactsServicer
+from services.contacts.store import ContactStore
+from xobito.contacts.v1 import contacts_pb2_grpc
+from xobito.database import migrate, open_pool
+from xobito.grpcserver import serve
+from xobito.settings import Settings
+
+
+async def run(settings: Settings) -> None:
+    """Serve ContactsService until SIGTERM or SIGINT."""
+    settings.require("database_url")
+    if settings.migrate_on_start:
+        await asyncio.to_thread(migrate, settings.database_url)
+    pool = await open_pool(settings.database_url)
+    store = ContactStore(pool, inactive_after=settings.inactive_after_failures)
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        servicer = ContactsServicer(store)
+        contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME]
+
+    await serve(
+        name="contacts",
+        host=settings.bind_host,
+        port=settings.contacts_grpc_port,
+        register=register,
+        on_shutdown=pool.close,
+    )

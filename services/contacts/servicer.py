@@ -1,0 +1,206 @@
+"""ContactsService over gRPC: requests in, store calls, responses out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.contacts import history, rules
+from services.contacts.history import HistoryItem, InboundMessage
+from services.contacts.rules import Contact, ContactSignal, SendOutcome
+from services.contacts.store import ContactEvents, ContactStore
+from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from xobito.errors import InvalidArgumentError, NotFoundError
+from xobito.ingest.v1 import events_pb2
+
+log = structlog.get_logger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+SERVICE_NAME = contacts_pb2.DESCRIPTOR.services_by_name["ContactsService"].full_name
+
+
+class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
+    def __init__(self, store: ContactStore) -> None:
+        self._store = store
+
+    async def FilterSendable(
+        self, request: contacts_pb2.FilterSendableRequest, context: Context
+    ) -> contacts_pb2.FilterSendableResponse:
+        _require(workspace_id=request.workspace_id)
+        phones = [rules.normalize_phone(phone) for phone in request.phones]
+
+        blocked = await self._store.blocked(request.workspace_id, phones)
+
+        # Each result names the phone as the caller wrote it.
+        return contacts_pb2.FilterSendableResponse(
+            results=[
+                contacts_pb2.Sendability(
+                    phone=asked,
+                    sendable=phone not in blocked,
+                    reason=blocked.get(phone, ""),
+                )
+                for asked, phone in zip(request.phones, phones, strict=True)
+            ]
+        )
+
+    async def RecordEvents(
+        self, request: contacts_pb2.RecordEventsRequest, context: Context
+    ) -> contacts_pb2.RecordEventsResponse:
+        recorded = await self._store.record(_events_of(request.batch))
+
+        log.info(
+            "contact events recorded",
+            messages=recorded.messages_recorded,
+            duplicates=recorded.duplicates,
+            opt_outs=recorded.opt_outs,
+        )
+        return contacts_pb2.RecordEventsResponse(
+            messages_recorded=recorded.messages_recorded,
+            duplicates=recorded.duplicates,
+            opt_outs=recorded.opt_outs,
+        )
+
+    async def GetContact(
+        self, request: contacts_pb2.GetContactRequest, context: Context
+    ) -> contacts_pb2.Contact:
+        _require(workspace_id=request.workspace_id, phone=request.phone)
+        phone = rules.normalize_phone(request.phone)
+
+        contact = await self._store.contact(request.workspace_id, phone)
+
+        if contact is None:
+            raise NotFoundError("no such contact")
+        return _contact_message(contact)
+
+    async def ListHistory(
+        self, request: contacts_pb2.ListHistoryRequest, context: Context
+    ) -> contacts_pb2.ListHistoryResponse:
+        _require(workspace_id=request.workspace_id, phone=request.phone)
+        limit = history.page_size(request.page_size)
+        after = history.decode_token(request.page_token)
+
+        # One item more than the page tells whether another page follows.
+        items = await self._store.history(
+            request.workspace_id,
+            rules.normalize_phone(request.phone),
+            limit + 1,
+            after,
+        )
+
+        page = items[:limit]
+        token = history.encode_token(page[-1].cursor) if len(items) > limit else ""
+        return contacts_pb2.ListHistoryResponse(
+            items=[_history_item(item) for item in page], next_page_token=token
+        )
+
+
+def _require(**fields: str) -> None:
+    for name, value in fields.items():
+        if not value:
+            raise InvalidArgumentError(f"{name} is required")
+
+
+def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
+    """The events of a batch that concern contacts.
+
+    Events without a workspace or a phone number (a user id only) are left
+    out: a contact is a number of a workspace.
+    """
+    events = ContactEvents()
+    for message in batch.messages:
+        if message.workspace_id and getattr(message, "from"):
+            events.messages.append(_inbound(message))
+
+    for preference in batch.user_preferences:
+        signal = rules.preference_signal(preference.value)
+        if preference.workspace_id and preference.wa_id and signal:
+            events.signals.append(
+                ContactSignal(
+                    preference.workspace_id,
+                    rules.normalize_phone(preference.wa_id),
+                    signal,
+                    _occurred_at(preference),
+                    note="user_preferences",
+                )
+            )
+
+    for status in batch.statuses:
+        outcome = rules.outcome_of(status.status, status.error.code, status.error.title)
+        if status.workspace_id and status.recipient:
+            events.outcomes.append(
+                SendOutcome(
+                    status.workspace_id,
+                    rules.normalize_phone(status.recipient),
+                    status.wamid,
+                    outcome,
+                    _occurred_at(status),
+                    status.error.code,
+                )
+            )
+    return events
+
+
+def _inbound(message: events_pb2.InboundMessage) -> InboundMessage:
+    return InboundMessage(
+        workspace_id=message.workspace_id,
+        phone=rules.normalize_phone(getattr(message, "from")),
+        wamid=message.wamid,
+        name=message.profile_name,
+        at=_occurred_at(message),
+        type=message.type,
+        text=message.text,
+        button_payload=message.button_payload,
+        context_wamid=message.context_wamid,
+        signal=rules.message_signal(message.type, message.opt_out, message.opt_in),
+    )
+
+
+def _occurred_at(event: Any) -> datetime:
+    if not event.HasField("occurred_at"):
+        return datetime.now(UTC)
+    occurred_at: datetime = event.occurred_at.ToDatetime(tzinfo=UTC)
+    return occurred_at
+
+
+def _timestamp(at: datetime | None) -> Timestamp | None:
+    if at is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def _contact_message(contact: Contact) -> contacts_pb2.Contact:
+    opted_out, inactive = contact.opted_out, contact.inactive
+    return contacts_pb2.Contact(
+        workspace_id=contact.workspace_id,
+        phone=contact.phone,
+        name=contact.name,
+        opted_out=opted_out.on,
+        opted_out_reason=opted_out.reason if opted_out.on else "",
+        opted_out_at=_timestamp(opted_out.changed_at if opted_out.on else None),
+        inactive=inactive.on,
+        inactive_reason=inactive.reason if inactive.on else "",
+        inactive_at=_timestamp(inactive.changed_at if inactive.on else None),
+        failure_streak=contact.failure_streak,
+        last_inbound_at=_timestamp(contact.last_inbound_at),
+    )
+
+
+def _history_item(item: HistoryItem) -> contacts_pb2.HistoryItem:
+    return contacts_pb2.HistoryItem(
+        kind=item.kind,
+        occurred_at=_timestamp(item.at),
+        wamid=item.wamid,
+        type=item.type,
+        text=item.text,
+        context_wamid=item.context_wamid,
+        flag=item.flag,
+        value=item.value,
+        reason=item.reason,
+    )

@@ -1,0 +1,396 @@
+"""ContactsService through real gRPC and a real PostgreSQL.
+
+Only the contacts service runs: events are built with the ingest protos,
+as the ingest service would send them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import psycopg
+import pytest
+
+from services.contacts.servicer import ContactsServicer
+from tests.stack import Servers, Stack
+from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from xobito.ingest.v1 import events_pb2
+
+WORKSPACE = "contacts-test"
+PHONE = "16505551234"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+Stub = contacts_pb2_grpc.ContactsServiceStub
+Event = events_pb2.InboundMessage | events_pb2.StatusEvent | events_pb2.UserPreference
+
+
+@pytest.fixture(scope="module")
+def contacts_service(servers: Servers) -> Iterator[Stack]:
+    stack = Stack(servers)
+    try:
+        stack.start("contacts")
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def no_contacts(servers: Servers) -> None:
+    """Start with no contact recorded; this service's schema only."""
+    with psycopg.connect(servers.postgres.url) as conn:
+        conn.execute(
+            "TRUNCATE contacts.contacts, contacts.messages,"
+            " contacts.flag_changes, contacts.undeliverable_sends"
+        )
+
+
+@pytest.fixture
+def stub(contacts_service: Stack, no_contacts: None) -> Iterator[Stub]:
+    with contacts_service.channel("contacts") as channel:
+        yield contacts_pb2_grpc.ContactsServiceStub(channel)
+
+
+# -- building events -----------------------------------------------------
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def message(
+    minutes: int,
+    text: str = "hello",
+    *,
+    wamid: str = "",
+    type: str = "text",
+    opt_out: bool = False,
+    opt_in: bool = False,
+    phone: str = PHONE,
+    name: str = "",
+) -> events_pb2.InboundMessage:
+    event = events_pb2.InboundMessage(
+        workspace_id=WORKSPACE,
+        wamid=wamid or f"wamid.in.{phone}.{minutes}",
+        profile_name=name,
+        type=type,
+        text=text,
+        opt_out=opt_out,
+        opt_in=opt_in,
+    )
+    setattr(event, "from", phone)
+    event.occurred_at.FromDatetime(at(minutes))
+    return event
+
+
+def status(
+    minutes: int,
+    value: str,
+    *,
+    wamid: str = "",
+    code: int = 0,
+    category: str = "",
+    phone: str = PHONE,
+) -> events_pb2.StatusEvent:
+    event = events_pb2.StatusEvent(
+        workspace_id=WORKSPACE,
+        wamid=wamid or f"wamid.out.{phone}.{minutes}",
+        status=value,
+        recipient=phone,
+    )
+    if code:
+        event.error.code = code
+        event.error.category = category
+    event.occurred_at.FromDatetime(at(minutes))
+    return event
+
+
+def failed(minutes: int, code: int = 131026, **kwargs: str) -> events_pb2.StatusEvent:
+    categories = {
+        131026: "not_on_whatsapp",
+        131049: "marketing_frequency_cap",
+        131050: "opted_out_or_blocked",
+    }
+    return status(minutes, "failed", code=code, category=categories[code], **kwargs)
+
+
+def preference(minutes: int, value: str) -> events_pb2.UserPreference:
+    event = events_pb2.UserPreference(
+        workspace_id=WORKSPACE,
+        wa_id=PHONE,
+        category="marketing_messages",
+        value=value,
+        opted_out=value == "stop",
+    )
+    event.occurred_at.FromDatetime(at(minutes))
+    return event
+
+
+def record(stub: Stub, *events: Event) -> contacts_pb2.RecordEventsResponse:
+    batch = events_pb2.EventBatch()
+    for event in events:
+        if isinstance(event, events_pb2.InboundMessage):
+            batch.messages.append(event)
+        elif isinstance(event, events_pb2.StatusEvent):
+            batch.statuses.append(event)
+        else:
+            batch.user_preferences.append(event)
+    reply: contacts_pb2.RecordEventsResponse = stub.RecordEvents(
+        contacts_pb2.RecordEventsRequest(batch=batch)
+    )
+    return reply
+
+
+def contact(stub: Stub, phone: str = PHONE) -> contacts_pb2.Contact:
+    reply: contacts_pb2.Contact = stub.GetContact(
+        contacts_pb2.GetContactRequest(workspace_id=WORKSPACE, phone=phone)
+    )
+    return reply
+
+
+def sendability(stub: Stub, *phones: str) -> list[tuple[str, bool, str]]:
+    reply = stub.FilterSendable(
+        contacts_pb2.FilterSendableRequest(workspace_id=WORKSPACE, phones=phones)
+    )
+    return [(r.phone, r.sendable, r.reason) for r in reply.results]
+
+
+# -- the contract --------------------------------------------------------
+
+
+def test_every_rpc_of_the_service_is_implemented() -> None:
+    service = contacts_pb2.DESCRIPTOR.services_by_name["ContactsService"]
+    base = contacts_pb2_grpc.ContactsServiceServicer
+
+    for method in service.methods:
+        implemented = getattr(ContactsServicer, method.name)
+        assert implemented is not getattr(base, method.name), method.name
+
+
+# -- opt-outs ------------------------------------------------------------
+
+
+def test_a_stop_keyword_opts_the_contact_out(stub: Stub) -> None:
+    reply = record(stub, message(1, "STOP", opt_out=True))
+
+    found = contact(stub)
+    assert reply.opt_outs == 1
+    assert found.opted_out
+    assert found.opted_out_reason == "stop_keyword"
+    assert found.opted_out_at.ToDatetime(tzinfo=UTC) == at(1)
+
+
+def test_the_stop_promotions_button_opts_the_contact_out(stub: Stub) -> None:
+    record(stub, message(1, "Stop promotions", type="button", opt_out=True))
+
+    assert contact(stub).opted_out_reason == "stop_button"
+
+
+def test_a_start_keyword_undoes_a_keyword_opt_out(stub: Stub) -> None:
+    record(stub, message(1, "STOP", opt_out=True))
+
+    record(stub, message(2, "START", opt_in=True))
+
+    assert not contact(stub).opted_out
+
+
+def test_a_start_keyword_does_not_undo_metas_opt_out(stub: Stub) -> None:
+    record(stub, preference(1, "stop"))
+
+    record(stub, message(2, "START", opt_in=True))
+
+    found = contact(stub)
+    assert found.opted_out
+    assert found.opted_out_reason == "meta_marketing_stop"
+
+
+def test_metas_opt_out_is_cleared_by_resume(stub: Stub) -> None:
+    record(stub, preference(1, "stop"))
+    assert contact(stub).opted_out
+
+    record(stub, preference(2, "resume"))
+
+    assert not contact(stub).opted_out
+
+
+def test_metas_opt_out_is_cleared_when_the_contact_writes_again(
+    stub: Stub,
+) -> None:
+    record(stub, preference(1, "stop"))
+
+    record(stub, message(2, "Do you ship to Lisbon?"))
+
+    assert not contact(stub).opted_out
+
+
+def test_a_131050_failure_is_metas_opt_out(stub: Stub) -> None:
+    reply = record(stub, failed(1, 131050))
+
+    found = contact(stub)
+    assert reply.opt_outs == 1
+    assert found.opted_out_reason == "meta_marketing_stop"
+    assert found.failure_streak == 0
+
+
+def test_an_agents_flag_is_not_changed_by_a_stop_keyword(
+    stub: Stub, servers: Servers
+) -> None:
+    record(stub, message(1, "hello"))
+    with psycopg.connect(servers.postgres.url) as conn:
+        conn.execute(
+            "UPDATE contacts.contacts SET opted_out_by = 'agent',"
+            " opted_out_changed_at = %s WHERE phone = %s",
+            [at(1), PHONE],
+        )
+
+    record(stub, message(2, "STOP", opt_out=True))
+
+    assert not contact(stub).opted_out
+
+
+# -- the failure streak --------------------------------------------------
+
+
+def test_three_undeliverable_sends_make_the_contact_inactive(stub: Stub) -> None:
+    record(stub, failed(1), failed(2))
+    assert not contact(stub).inactive
+
+    record(stub, failed(3))
+
+    found = contact(stub)
+    assert found.failure_streak == 3
+    assert found.inactive
+    assert found.inactive_reason == "undeliverable_repeatedly"
+
+
+def test_a_delivery_resets_the_streak(stub: Stub) -> None:
+    record(stub, failed(1), failed(2))
+
+    record(stub, status(3, "delivered"))
+    record(stub, failed(4))
+
+    found = contact(stub)
+    assert found.failure_streak == 1
+    assert not found.inactive
+
+
+def test_a_marketing_cap_failure_never_counts(stub: Stub) -> None:
+    record(stub, *(failed(minute, 131049) for minute in range(1, 5)))
+
+    found = contact(stub)
+    assert found.failure_streak == 0
+    assert not found.inactive
+
+
+def test_a_failed_status_seen_twice_counts_once(stub: Stub) -> None:
+    twice = failed(1, wamid="wamid.out.same")
+    record(stub, twice, twice)
+    record(stub, twice)
+
+    assert contact(stub).failure_streak == 1
+
+
+# -- messages ------------------------------------------------------------
+
+
+def test_a_message_seen_twice_is_recorded_once(stub: Stub) -> None:
+    first = record(stub, message(1, "hi"), message(1, "hi"))
+    again = record(stub, message(1, "hi"))
+
+    assert (first.messages_recorded, first.duplicates) == (1, 1)
+    assert (again.messages_recorded, again.duplicates) == (0, 1)
+
+
+def test_a_message_creates_the_contact_with_its_profile_name(stub: Stub) -> None:
+    record(stub, message(1, "hi", name="Ana"))
+
+    found = contact(stub)
+    assert found.name == "Ana"
+    assert found.last_inbound_at.ToDatetime(tzinfo=UTC) == at(1)
+
+
+def test_an_unknown_contact_is_not_found(stub: Stub) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        contact(stub, "15550000000")
+
+    assert error.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+# -- FilterSendable ------------------------------------------------------
+
+
+def test_filter_sendable_answers_in_request_order_with_reasons(
+    stub: Stub,
+) -> None:
+    opted_out, inactive, both = "16505550001", "16505550002", "16505550003"
+    record(
+        stub,
+        message(1, "stop", opt_out=True, phone=opted_out),
+        *(failed(m, phone=inactive) for m in (1, 2, 3)),
+        message(1, "stop", opt_out=True, phone=both),
+        *(failed(m, phone=both) for m in (1, 2, 3)),
+    )
+
+    answer = sendability(stub, "15550009999", both, "+1 650-555-0002", opted_out)
+
+    assert answer == [
+        ("15550009999", True, ""),
+        (both, False, "opted_out"),
+        ("+1 650-555-0002", False, "inactive"),
+        (opted_out, False, "opted_out"),
+    ]
+
+
+def test_filter_sendable_answers_ten_thousand_phones_quickly(stub: Stub) -> None:
+    phones = [f"1650{n:07d}" for n in range(10_000)]
+    record(stub, *(status(1, "delivered", phone=p) for p in phones[::2]))
+
+    started = time.perf_counter()
+    answer = sendability(stub, *phones)
+    elapsed = time.perf_counter() - started
+
+    assert len(answer) == len(phones)
+    assert all(sendable for _, sendable, _ in answer)
+    assert elapsed < 2.0
+
+
+# -- history -------------------------------------------------------------
+
+
+def test_history_pages_newest_first(stub: Stub) -> None:
+    record(stub, message(1, "hi"), message(2, "STOP", opt_out=True))
+    record(stub, message(3, "START", opt_in=True))
+
+    items: list[contacts_pb2.HistoryItem] = []
+    token = ""
+    while True:
+        page = stub.ListHistory(
+            contacts_pb2.ListHistoryRequest(
+                workspace_id=WORKSPACE, phone=PHONE, page_size=2, page_token=token
+            )
+        )
+        items.extend(page.items)
+        token = page.next_page_token
+        if not token:
+            break
+
+    assert [(i.kind, i.text or i.reason) for i in items] == [
+        ("flag_change", "start_keyword"),
+        ("inbound_message", "START"),
+        ("flag_change", "stop_keyword"),
+        ("inbound_message", "STOP"),
+        ("inbound_message", "hi"),
+    ]
+
+
+def test_a_bad_page_token_is_an_invalid_argument(stub: Stub) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        stub.ListHistory(
+            contacts_pb2.ListHistoryRequest(
+                workspace_id=WORKSPACE, phone=PHONE, page_token="not-a-token"
+            )
+        )
+
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
