@@ -59,8 +59,7 @@ def create_key(
     key = key or new_key()
     with conn.transaction():
         conn.execute(
-            "INSERT INTO gateway.workspaces (id) VALUES (%s)"
-            " ON CONFLICT DO NOTHING",
+            "INSERT INTO gateway.workspaces (id) VALUES (%s) ON CONFLICT DO NOTHING",
             [workspace_id],
         )
         conn.execute(

@@ -187,7 +187,7 @@ async def post_bodies(
             async with gate:
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception_type((RetryableError, httpx.TransportError)),
-                    wait=wait_exponential_jitter(initial=0.2, max=5),
+                    wait=wait_exponential_jitter(multiplier=0.2, max=5, jitter=0.2),
                     stop=stop_after_delay(120),
                     reraise=True,
                 ):

@@ -1,0 +1,115 @@
+"""The gateway's ASGI app: GraphQL, the dashboard, and a health check."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypedDict
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from gateway.auth import RequireApiKey, ensure_dev_key
+from gateway.clients import Clients
+from gateway.dashboard import dashboard
+from gateway.schema import schema
+from gateway.view import GraphQLView
+from xobito.database import migrate, open_pool
+from xobito.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class State(TypedDict):
+    """What the lifespan opens; every request's scope carries it."""
+
+    pool: AsyncConnectionPool
+    clients: Clients
+
+
+def create_app(settings: Settings) -> Starlette:
+    settings.require("database_url")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            if settings.migrate_on_start:
+                await asyncio.to_thread(migrate, settings.database_url)
+            # The pool only serves API key look-ups.
+            pool = await open_pool(settings.database_url, min_size=1, max_size=4)
+            stack.push_async_callback(pool.close)
+            if settings.dev_api_key:
+                await ensure_dev_key(settings.database_url, settings.dev_api_key)
+            clients = Clients.open(settings)
+            stack.push_async_callback(clients.close)
+            log.info(
+                "gateway ready",
+                metrics=settings.metrics_target,
+                contacts=settings.contacts_target,
+            )
+            yield {"pool": pool, "clients": clients}
+
+    graphql = GraphQLView(
+        schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+    )
+    return Starlette(
+        routes=[
+            Route("/", dashboard, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/graphql", RequireApiKey(graphql, allow_ide=settings.graphiql)),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=[Middleware(RequestLog)],
+        lifespan=lifespan,
+    )
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+class RequestLog:
+    """One line per HTTP request, with its status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        request_id = uuid.uuid4().hex[:16]
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    workspace=scope.get("state", {}).get("workspace_id"),
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )

@@ -1,0 +1,163 @@
+"""The gRPC clients of the metrics and contacts services.
+
+Channels are opened once, in the app's lifespan, and connect lazily, so
+the gateway starts while a service is still down. Every unary call has
+the deadline settings.grpc_timeout_s, and every gRPC failure leaves this
+module as one of the typed errors of gateway.errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+from gateway.errors import (
+    BadRequestError,
+    GatewayError,
+    NotFoundError,
+    UnavailableError,
+    UpstreamError,
+)
+from xobito.contacts.v1 import contacts_pb2 as cpb
+from xobito.contacts.v1 import contacts_pb2_grpc
+from xobito.metrics.v1 import metrics_pb2 as mpb
+from xobito.metrics.v1 import metrics_pb2_grpc
+from xobito.settings import Settings
+
+T = TypeVar("T")
+
+_UNAVAILABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def translate(error: grpc.aio.AioRpcError, service: str) -> GatewayError:
+    """The typed error for a failed call; no caller reads the details."""
+    code = error.code()
+    if code is grpc.StatusCode.NOT_FOUND:
+        return NotFoundError(f"not found in {service}")
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        return BadRequestError(error.details() or "invalid argument")
+    if code in _UNAVAILABLE:
+        return UnavailableError(f"{service} is unavailable, try again")
+    return UpstreamError(f"{service} failed with {code.name}")
+
+
+async def _call(service: str, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        raise translate(error, service) from None
+
+
+class MetricsClient:
+    """Campaigns, recipients and counters, always scoped by workspace."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_s: float) -> None:
+        self._stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+        self._timeout = timeout_s
+
+    async def get_campaign(self, workspace_id: str, campaign_id: str) -> mpb.Campaign:
+        request = mpb.GetCampaignRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id
+        )
+        call = self._stub.GetCampaign(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def list_campaigns(
+        self, request: mpb.ListCampaignsRequest
+    ) -> mpb.ListCampaignsResponse:
+        call = self._stub.ListCampaigns(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def list_recipients(
+        self, request: mpb.ListRecipientsRequest
+    ) -> mpb.ListRecipientsResponse:
+        call = self._stub.ListRecipients(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def list_failure_reasons(
+        self, workspace_id: str, campaign_id: str
+    ) -> list[mpb.FailureReason]:
+        request = mpb.ListFailureReasonsRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id
+        )
+        call = self._stub.ListFailureReasons(request, timeout=self._timeout)
+        return list((await _call("metrics", call)).reasons)
+
+    async def watch_counters(
+        self, workspace_id: str, campaign_id: str
+    ) -> AsyncGenerator[mpb.CampaignCounters, None]:
+        """The counters now, then after every change, until closed.
+
+        The stream has no deadline, as it lives as long as its subscriber;
+        only its first message must come within the timeout. Closing the
+        generator (the subscriber went away) cancels the call.
+        """
+        request = mpb.WatchCountersRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id
+        )
+        call = self._stub.WatchCounters(request)
+        messages = aiter(call)
+        try:
+            first = await asyncio.wait_for(anext(messages, None), self._timeout)
+            if first is None:
+                return
+            yield first
+            async for message in messages:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise translate(error, "metrics") from None
+        except TimeoutError:
+            raise UnavailableError("metrics is unavailable, try again") from None
+        finally:
+            call.cancel()
+
+
+class ContactsClient:
+    """Contacts and their history, always scoped by workspace."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_s: float) -> None:
+        self._stub = contacts_pb2_grpc.ContactsServiceStub(channel)
+        self._timeout = timeout_s
+
+    async def get_contact(self, workspace_id: str, phone: str) -> cpb.Contact:
+        request = cpb.GetContactRequest(workspace_id=workspace_id, phone=phone)
+        call = self._stub.GetContact(request, timeout=self._timeout)
+        return await _call("contacts", call)
+
+    async def list_history(
+        self, request: cpb.ListHistoryRequest
+    ) -> cpb.ListHistoryResponse:
+        call = self._stub.ListHistory(request, timeout=self._timeout)
+        return await _call("contacts", call)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """Both clients and the channels under them."""
+
+    metrics: MetricsClient
+    contacts: ContactsClient
+    channels: tuple[grpc.aio.Channel, ...]
+
+    @classmethod
+    def open(cls, settings: Settings) -> Clients:
+        metrics = grpc.aio.insecure_channel(settings.metrics_target)
+        contacts = grpc.aio.insecure_channel(settings.contacts_target)
+        timeout = settings.grpc_timeout_s
+        return cls(
+            metrics=MetricsClient(metrics, timeout),
+            contacts=ContactsClient(contacts, timeout),
+            channels=(metrics, contacts),
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close(None)

@@ -1,0 +1,43 @@
+"""What every resolver of one request (or one WebSocket) gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.clients import Clients, ContactsClient, MetricsClient
+from gateway.errors import GatewayError
+
+
+@dataclass
+class Context:
+    """The caller's workspace and the clients of the backing services.
+
+    Over HTTP the workspace is known before any resolver runs; over a
+    WebSocket it is set once connection_init has been accepted.
+    """
+
+    clients: Clients
+    pool: AsyncConnectionPool
+    workspace_id: str | None = None
+    connection_params: dict[str, object] | None = None
+
+    @property
+    def workspace(self) -> str:
+        if self.workspace_id is None:
+            # Unreachable: auth runs before any operation is executed.
+            raise GatewayError("not authenticated")
+        return self.workspace_id
+
+    @property
+    def metrics(self) -> MetricsClient:
+        return self.clients.metrics
+
+    @property
+    def contacts(self) -> ContactsClient:
+        return self.clients.contacts
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,106 @@
+"""The schema: queries and subscriptions over metrics and contacts.
+
+`python -m gateway.schema` prints it; gateway/schema.graphql is that
+output, committed, and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import datetime
+
+import strawberry
+import structlog
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from gateway.context import Info
+from gateway.errors import NotFoundError, is_masked
+from gateway.types.campaign import (
+    Campaign,
+    CampaignConnection,
+    CampaignCounters,
+    get_campaign,
+    list_campaigns,
+)
+from gateway.types.contact import Contact, get_contact
+from gateway.types.scalars import DATETIME
+
+log = structlog.get_logger(__name__)
+
+
+@strawberry.type(
+    description="A campaign or contact unknown to the key's workspace is null."
+)
+class Query:
+    @strawberry.field
+    async def campaign(self, info: Info, id: strawberry.ID) -> Campaign | None:
+        return await get_campaign(info.context, id)
+
+    @strawberry.field
+    async def campaigns(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> CampaignConnection:
+        return await list_campaigns(info.context, first, after)
+
+    @strawberry.field
+    async def contact(self, info: Info, phone: str) -> Contact | None:
+        return await get_contact(info.context, phone)
+
+
+@strawberry.type(description="Live counters over graphql-transport-ws.")
+class Subscription:
+    @strawberry.subscription
+    async def campaign_counters(
+        self, info: Info, campaign_id: strawberry.ID
+    ) -> AsyncGenerator[CampaignCounters, None]:
+        context = info.context
+        watch = context.metrics.watch_counters(context.workspace, campaign_id)
+        try:
+            # Closing the stream, as when the client goes, cancels the call.
+            async with aclosing(watch):
+                async for message in watch:
+                    yield CampaignCounters.from_message(message)
+        except NotFoundError:
+            # The same words for unknown and foreign: existence stays hidden.
+            raise NotFoundError("campaign not found") from None
+
+
+class Schema(strawberry.Schema):
+    """Logs unexpected errors with their traceback, and the rest briefly."""
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
+        for error in errors:
+            if is_masked(error):
+                log.error(
+                    "resolver failed", path=error.path, exc_info=error.original_error
+                )
+                continue
+            # The message may quote the query's values (phone numbers):
+            # only its kind goes above DEBUG.
+            kind = type(error.original_error or error).__name__
+            log.info("query refused", kind=kind, path=error.path)
+            log.debug("query refused", error=error.message)
+
+
+schema = Schema(
+    query=Query,
+    subscription=Subscription,
+    config=StrawberryConfig(scalar_map={datetime: DATETIME}),
+    extensions=[lambda: MaskErrors(should_mask_error=is_masked)],
+)
+
+
+def printed() -> str:
+    return str(schema) + "\n"
+
+
+if __name__ == "__main__":
+    print(printed(), end="")

@@ -1,0 +1,184 @@
+"""Campaigns: their counters, failure reasons, KPIs and recipients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from gateway import cursors
+from gateway.context import Context, Info
+from gateway.errors import NotFoundError
+from gateway.types.counters import Counters, Kpis
+from gateway.types.pagination import PageInfo
+from gateway.types.recipients import (
+    RecipientConnection,
+    RecipientSort,
+    RecipientStatus,
+    list_recipients,
+)
+from gateway.types.scalars import time_of
+from xobito.metrics.v1 import metrics_pb2 as mpb
+
+
+@strawberry.enum
+class CampaignStatus(Enum):
+    SCHEDULED = mpb.CAMPAIGN_STATUS_SCHEDULED
+    SENDING = mpb.CAMPAIGN_STATUS_SENDING
+    COMPLETED = mpb.CAMPAIGN_STATUS_COMPLETED
+
+    @classmethod
+    def of(cls, value: int) -> CampaignStatus:
+        # A campaign the service has not classified has sent nothing yet.
+        return cls(value or mpb.CAMPAIGN_STATUS_SCHEDULED)
+
+
+@strawberry.type(description="Failed recipients sharing one error code.")
+class FailureReason:
+    code: int
+    category: str
+    title: str
+    action: str
+    count: int
+
+
+@strawberry.type
+class Campaign:
+    id: strawberry.ID
+    name: str
+    status: CampaignStatus
+    recipient_total: int
+    template_name: str
+    phone_number_id: str
+    created_at: datetime | None
+    counters: Counters
+
+    @classmethod
+    def of(cls, message: mpb.Campaign) -> Campaign:
+        return cls(
+            id=strawberry.ID(message.id),
+            name=message.name,
+            status=CampaignStatus.of(message.status),
+            recipient_total=message.recipient_total,
+            template_name=message.template_name,
+            phone_number_id=message.phone_number_id,
+            created_at=time_of(message, "created_at"),
+            counters=Counters.of(message.counters, message.recipient_total),
+        )
+
+    @strawberry.field
+    def kpis(self) -> Kpis:
+        return Kpis.of(self.counters)
+
+    @strawberry.field
+    async def failure_reasons(self, info: Info) -> list[FailureReason]:
+        context = info.context
+        try:
+            reasons = await context.metrics.list_failure_reasons(
+                context.workspace, self.id
+            )
+        except NotFoundError:
+            return []
+        return [
+            FailureReason(
+                code=reason.code,
+                category=reason.category,
+                title=reason.title,
+                action=reason.action,
+                count=reason.count,
+            )
+            for reason in reasons
+        ]
+
+    @strawberry.field
+    async def recipients(
+        self,
+        info: Info,
+        status: RecipientStatus | None = None,
+        search: str | None = None,
+        sort: RecipientSort | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> RecipientConnection:
+        return await list_recipients(
+            info.context,
+            self.id,
+            status=status,
+            search=search,
+            sort=sort,
+            first=first,
+            after=after,
+        )
+
+
+@strawberry.type
+class CampaignEdge:
+    cursor: str
+    node: Campaign
+
+
+@strawberry.type
+class CampaignConnection:
+    total_count: int
+    page_info: PageInfo
+    edges: list[CampaignEdge]
+
+
+@strawberry.type(description="A campaign's counters, as they change.")
+class CampaignCounters(Counters):
+    campaign_id: strawberry.ID
+    recipient_total: int
+    status: CampaignStatus
+
+    @classmethod
+    def from_message(cls, message: mpb.CampaignCounters) -> CampaignCounters:
+        counters = message.counters
+        return cls(
+            campaign_id=strawberry.ID(message.campaign_id),
+            recipient_total=message.recipient_total,
+            status=CampaignStatus.of(message.status),
+            sent=counters.sent,
+            delivered=counters.delivered,
+            read=counters.read,
+            failed=counters.failed,
+            replied=counters.replied,
+            opted_out=counters.opted_out,
+            total=message.recipient_total,
+        )
+
+
+async def get_campaign(context: Context, campaign_id: str) -> Campaign | None:
+    """The campaign, or None when it is unknown or another workspace's."""
+    try:
+        message = await context.metrics.get_campaign(context.workspace, campaign_id)
+    except NotFoundError:
+        return None
+    return Campaign.of(message)
+
+
+async def list_campaigns(
+    context: Context, first: int | None, after: str | None
+) -> CampaignConnection:
+    """The workspace's campaigns, newest first."""
+
+    async def fetch(page_token: str, page_size: int) -> cursors.Page[mpb.Campaign]:
+        request = mpb.ListCampaignsRequest(
+            workspace_id=context.workspace,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        answer = await context.metrics.list_campaigns(request)
+        return cursors.Page(
+            answer.campaigns, answer.next_page_token, answer.total_count
+        )
+
+    page = await cursors.paginate(fetch, first, after)
+    return CampaignConnection(
+        total_count=page.total_count,
+        page_info=PageInfo.of(page),
+        edges=[
+            CampaignEdge(cursor=cursor, node=Campaign.of(message))
+            for cursor, message in zip(page.cursors, page.rows, strict=True)
+        ],
+    )

@@ -1,0 +1,141 @@
+"""Contacts: may they be messaged, and what they wrote to the business."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import strawberry
+
+from gateway import cursors
+from gateway.context import Context, Info
+from gateway.errors import NotFoundError
+from gateway.types.pagination import PageInfo
+from gateway.types.scalars import time_of
+from xobito.contacts.v1 import contacts_pb2 as cpb
+
+# What people write around the digits of a number: +1 (650) 555-1234.
+_DECORATION = re.compile(r"[\s+\-().]")
+
+
+def normalize_phone(phone: str) -> str | None:
+    """E.164 digits without `+`, or None when it can't be a number."""
+    digits = _DECORATION.sub("", phone)
+    return digits if digits.isdigit() and digits.isascii() else None
+
+
+@strawberry.type(description="An inbound message or a change of the contact's flags.")
+class HistoryItem:
+    kind: str = strawberry.field(description="inbound_message or flag_change")
+    at: datetime | None
+    wamid: str | None
+    type: str | None
+    text: str | None
+    context_wamid: str | None
+    flag: str | None
+    value: bool | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, item: cpb.HistoryItem) -> HistoryItem:
+        is_flag = bool(item.flag)
+        return cls(
+            kind=item.kind,
+            at=time_of(item, "occurred_at"),
+            wamid=item.wamid or None,
+            type=item.type or None,
+            text=item.text or None,
+            context_wamid=item.context_wamid or None,
+            flag=item.flag or None,
+            value=item.value if is_flag else None,
+            reason=item.reason or None,
+        )
+
+
+@strawberry.type
+class HistoryEdge:
+    cursor: str
+    node: HistoryItem
+
+
+@strawberry.type
+class HistoryConnection:
+    page_info: PageInfo
+    edges: list[HistoryEdge]
+
+
+@strawberry.type
+class Contact:
+    phone: str
+    name: str | None
+    inactive: bool
+    inactive_reason: str | None
+    inactive_at: datetime | None
+    opted_out: bool
+    opted_out_reason: str | None
+    opted_out_at: datetime | None
+    failure_streak: int = strawberry.field(
+        description="Consecutive sends that failed as the number can't receive."
+    )
+    last_inbound_at: datetime | None
+
+    @classmethod
+    def of(cls, contact: cpb.Contact) -> Contact:
+        return cls(
+            phone=contact.phone,
+            name=contact.name or None,
+            inactive=contact.inactive,
+            inactive_reason=contact.inactive_reason or None,
+            inactive_at=time_of(contact, "inactive_at"),
+            opted_out=contact.opted_out,
+            opted_out_reason=contact.opted_out_reason or None,
+            opted_out_at=time_of(contact, "opted_out_at"),
+            failure_streak=contact.failure_streak,
+            last_inbound_at=time_of(contact, "last_inbound_at"),
+        )
+
+    @strawberry.field
+    def inactive_candidate(self) -> bool:
+        return not self.inactive and self.failure_streak > 0
+
+    @strawberry.field
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> HistoryConnection:
+        context = info.context
+
+        async def fetch(
+            page_token: str, page_size: int
+        ) -> cursors.Page[cpb.HistoryItem]:
+            request = cpb.ListHistoryRequest(
+                workspace_id=context.workspace,
+                phone=self.phone,
+                page_size=page_size,
+                page_token=page_token,
+            )
+            answer = await context.contacts.list_history(request)
+            return cursors.Page(answer.items, answer.next_page_token)
+
+        try:
+            page = await cursors.paginate(fetch, first, after)
+        except NotFoundError:
+            page = cursors.Slice([], [], False, 0)
+        return HistoryConnection(
+            page_info=PageInfo.of(page),
+            edges=[
+                HistoryEdge(cursor=cursor, node=HistoryItem.of(item))
+                for cursor, item in zip(page.cursors, page.rows, strict=True)
+            ],
+        )
+
+
+async def get_contact(context: Context, phone: str) -> Contact | None:
+    """The contact, or None when the workspace has never seen the number."""
+    digits = normalize_phone(phone)
+    if digits is None:
+        return None
+    try:
+        contact = await context.contacts.get_contact(context.workspace, digits)
+    except NotFoundError:
+        return None
+    return Contact.of(contact)

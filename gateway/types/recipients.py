@@ -1,0 +1,158 @@
+"""A campaign's recipients: one row each, with its message's fate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from gateway import cursors
+from gateway.context import Context
+from gateway.errors import NotFoundError
+from gateway.types.pagination import PageInfo
+from gateway.types.scalars import from_timestamp, time_of
+from xobito.metrics.v1 import metrics_pb2 as mpb
+
+
+@strawberry.enum(description="The furthest a recipient's message has reached.")
+class RecipientStatus(Enum):
+    PENDING = mpb.RECIPIENT_STATUS_PENDING
+    SENT = mpb.RECIPIENT_STATUS_SENT
+    DELIVERED = mpb.RECIPIENT_STATUS_DELIVERED
+    READ = mpb.RECIPIENT_STATUS_READ
+    FAILED = mpb.RECIPIENT_STATUS_FAILED
+
+
+@strawberry.enum
+class RecipientSort(Enum):
+    SENT_AT = mpb.RECIPIENT_SORT_SENT_AT
+    SENT_AT_DESC = mpb.RECIPIENT_SORT_SENT_AT_DESC
+    DELIVERED_AT = mpb.RECIPIENT_SORT_DELIVERED_AT
+    DELIVERED_AT_DESC = mpb.RECIPIENT_SORT_DELIVERED_AT_DESC
+    READ_AT = mpb.RECIPIENT_SORT_READ_AT
+    READ_AT_DESC = mpb.RECIPIENT_SORT_READ_AT_DESC
+    STATUS = mpb.RECIPIENT_SORT_STATUS
+    STATUS_DESC = mpb.RECIPIENT_SORT_STATUS_DESC
+
+
+@strawberry.type(description="Why a message failed, and what to do about it.")
+class Failure:
+    code: int
+    category: str
+    title: str
+    action: str
+    retryable: bool
+
+
+@strawberry.type(description="One status Meta reported, at Meta's time.")
+class TimelineEntry:
+    status: str
+    at: datetime
+
+
+@strawberry.type
+class Recipient:
+    phone: str
+    name: str | None
+    status: RecipientStatus
+    wamid: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    replied_at: datetime | None
+    opted_out_at: datetime | None
+    failure: Failure | None
+    timeline: list[TimelineEntry]
+
+    @classmethod
+    def of(cls, row: mpb.RecipientRow) -> Recipient:
+        failure = None
+        if row.HasField("failure"):
+            failure = Failure(
+                code=row.failure.code,
+                category=row.failure.category,
+                title=row.failure.title,
+                action=row.failure.action,
+                retryable=row.failure.retryable,
+            )
+        return cls(
+            phone=row.phone,
+            name=row.name or None,
+            status=RecipientStatus(row.status or mpb.RECIPIENT_STATUS_PENDING),
+            wamid=row.wamid or None,
+            sent_at=time_of(row, "sent_at"),
+            delivered_at=time_of(row, "delivered_at"),
+            read_at=time_of(row, "read_at"),
+            failed_at=time_of(row, "failed_at"),
+            replied_at=time_of(row, "replied_at"),
+            opted_out_at=time_of(row, "opted_out_at"),
+            failure=failure,
+            timeline=[
+                TimelineEntry(status=entry.status, at=from_timestamp(entry.at))
+                for entry in row.timeline
+            ],
+        )
+
+
+@strawberry.type
+class RecipientEdge:
+    cursor: str
+    node: Recipient
+
+
+@strawberry.type
+class RecipientConnection:
+    total_count: int
+    page_info: PageInfo
+    edges: list[RecipientEdge]
+
+    @classmethod
+    def empty(cls) -> RecipientConnection:
+        return cls(
+            total_count=0,
+            page_info=PageInfo(has_next_page=False, end_cursor=None),
+            edges=[],
+        )
+
+
+async def list_recipients(
+    context: Context,
+    campaign_id: str,
+    *,
+    status: RecipientStatus | None,
+    search: str | None,
+    sort: RecipientSort | None,
+    first: int | None,
+    after: str | None,
+) -> RecipientConnection:
+    """One page of a campaign's recipients, as the arguments ask."""
+
+    async def fetch(page_token: str, page_size: int) -> cursors.Page[mpb.RecipientRow]:
+        request = mpb.ListRecipientsRequest(
+            workspace_id=context.workspace,
+            campaign_id=campaign_id,
+            status=status.value if status else mpb.RECIPIENT_STATUS_UNSPECIFIED,
+            search=search or "",
+            sort=sort.value if sort else mpb.RECIPIENT_SORT_UNSPECIFIED,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        answer = await context.metrics.list_recipients(request)
+        return cursors.Page(
+            answer.recipients, answer.next_page_token, answer.total_count
+        )
+
+    try:
+        page = await cursors.paginate(fetch, first, after)
+    except NotFoundError:
+        return RecipientConnection.empty()
+    return RecipientConnection(
+        total_count=page.total_count,
+        page_info=PageInfo.of(page),
+        edges=[
+            RecipientEdge(cursor=cursor, node=Recipient.of(row))
+            for cursor, row in zip(page.cursors, page.rows, strict=True)
+        ],
+    )

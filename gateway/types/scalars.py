@@ -1,0 +1,50 @@
+"""DateTime: ISO-8601 in UTC with a `Z`, as clients and Meta write it.
+
+"2026-03-02T10:00:02Z"; fractional seconds appear only when not zero.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+
+def serialize(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("a DateTime must carry its time zone")
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def parse(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("a DateTime is an ISO-8601 string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a DateTime needs a time zone, e.g. a final Z")
+    return parsed.astimezone(UTC)
+
+
+DATETIME = strawberry.scalar(
+    name="DateTime",
+    description="A moment in UTC, ISO-8601 with a Z: 2026-03-02T10:00:02Z.",
+    serialize=serialize,
+    parse_value=parse,
+)
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def time_of(message: Message, field: str) -> datetime | None:
+    """A Timestamp field of a message, or None when it is not set."""
+    if not message.HasField(field):
+        return None
+    return from_timestamp(getattr(message, field))
