@@ -1,0 +1,42 @@
+"""Page tokens: the last row's sort key, opaque to clients."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from xobito.errors import InvalidArgumentError
+
+
+def encode(*key: Any) -> str:
+    """A token for the row with this sort key (datetimes allowed)."""
+    plain = [
+        value.isoformat() if isinstance(value, datetime) else value for value in key
+    ]
+    raw = json.dumps(plain, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(token: str, size: int) -> list[Any]:
+    """The sort key in token; InvalidArgumentError if it is not ours."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded))
+    except (binascii.Error, ValueError):
+        raise InvalidArgumentError("page_token is not valid") from None
+    if not isinstance(key, list) or len(key) != size:
+        raise InvalidArgumentError("page_token is not valid")
+    return key
+
+
+def decode_time(value: Any) -> datetime | None:
+    """A datetime stored by encode(), or None."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("page_token is not valid") from None

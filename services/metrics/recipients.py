@@ -1,0 +1,143 @@
+"""Reading a campaign's recipients: the table, and its failure reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from services.metrics import cursors, store
+from services.metrics.campaigns import in_workspace, page_size
+from services.metrics.ledger import Pool, state_of
+from services.metrics.search import Search
+from services.metrics.statuses import RecipientState, Status
+from services.metrics.store import RecipientQuery, SortColumn
+from xobito import failures
+from xobito.errors import InvalidArgumentError
+
+
+class RecipientSort(Enum):
+    """A sort order: the column, and whether it runs descending."""
+
+    # The order the recipients were added in.
+    ADDED = ("id", False)
+    SENT_AT = ("sent_at", False)
+    SENT_AT_DESC = ("sent_at", True)
+    DELIVERED_AT = ("delivered_at", False)
+    DELIVERED_AT_DESC = ("delivered_at", True)
+    READ_AT = ("read_at", False)
+    READ_AT_DESC = ("read_at", True)
+    STATUS = ("status", False)
+    STATUS_DESC = ("status", True)
+
+    @property
+    def column(self) -> SortColumn:
+        column: SortColumn = self.value[0]
+        return column
+
+    @property
+    def descending(self) -> bool:
+        return bool(self.value[1])
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientView:
+    phone: str
+    name: str
+    state: RecipientState
+    # Meta's statuses as (status upper-cased, time), oldest first.
+    timeline: list[tuple[str, datetime]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientPage:
+    recipients: list[RecipientView]
+    next_page_token: str
+    total_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureReason:
+    code: int
+    category: str
+    title: str
+    action: str
+    count: int
+
+
+class Recipients:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def page(
+        self,
+        workspace_id: str,
+        campaign_id: str,
+        *,
+        status: Status | None = None,
+        search: str = "",
+        sort: RecipientSort = RecipientSort.ADDED,
+        size: int = 0,
+        token: str = "",
+    ) -> RecipientPage:
+        """One page of the campaign's recipients, filtered and sorted."""
+        limit = page_size(size)
+        after = _after(token, sort)
+        query = RecipientQuery(campaign_id, status, Search.parse(search))
+
+        async with self._pool.connection() as conn:
+            await in_workspace(conn, workspace_id, campaign_id)
+            rows = await store.recipients_page(
+                conn, query, sort.column, sort.descending, after, limit + 1
+            )
+            total = await store.recipient_count(conn, query)
+            wamids = [row["wamid"] for row in rows[:limit] if row["wamid"]]
+            timelines = await store.timelines(conn, workspace_id, wamids)
+
+        next_token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_token = cursors.encode(sort.name, last[sort.column], last["id"])
+        views = [
+            RecipientView(
+                phone=row["phone"],
+                name=row["name"],
+                state=state_of(row),
+                timeline=[
+                    (status.upper(), at)
+                    for status, at in timelines.get(row["wamid"], [])
+                ],
+            )
+            for row in rows
+        ]
+        return RecipientPage(views, next_token, total)
+
+    async def failure_reasons(
+        self, workspace_id: str, campaign_id: str
+    ) -> list[FailureReason]:
+        """Failed recipients grouped by error code, most frequent first."""
+        async with self._pool.connection() as conn:
+            await in_workspace(conn, workspace_id, campaign_id)
+            counts = await store.failure_counts(conn, campaign_id)
+        reasons = []
+        for code, meta_title, count in counts:
+            info = failures.lookup(code, meta_title)
+            reasons.append(
+                FailureReason(code, info.category.value, info.title, info.action, count)
+            )
+        return reasons
+
+
+def _after(token: str, sort: RecipientSort) -> tuple[object, int] | None:
+    """The sort key a page token continues after."""
+    if not token:
+        return None
+    sort_name, value, recipient_id = cursors.decode(token, 3)
+    if sort_name != sort.name or not isinstance(recipient_id, int):
+        raise InvalidArgumentError("page_token belongs to another sort")
+    if sort.column in ("sent_at", "delivered_at", "read_at"):
+        return cursors.decode_time(value), recipient_id
+    if not isinstance(value, int):
+        raise InvalidArgumentError("page_token is not valid")
+    return value, recipient_id

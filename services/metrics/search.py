@@ -1,0 +1,50 @@
+"""Phone numbers and names in the forms we store and search them in."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# What people type around the digits of a number: "+1 (650) 555-0100".
+_PHONE_DECORATION = re.compile(r"[+\s\-()]")
+_E164_DIGITS = re.compile(r"[0-9]{1,15}")
+
+
+def normalize_phone(raw: str) -> str | None:
+    """E.164 digits without '+', or None when raw is not a number."""
+    digits = _PHONE_DECORATION.sub("", raw)
+    if not _E164_DIGITS.fullmatch(digits):
+        return None
+    return digits
+
+
+def name_key(name: str) -> str:
+    """A name as it is searched: case-folded, accents stripped."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(kept.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """A recipient search: part of the phone's digits, or of the name."""
+
+    phone_digits: str = ""
+    name_part: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Search:
+        digits = _PHONE_DECORATION.sub("", text)
+        if digits.isascii() and digits.isdigit():
+            return cls(phone_digits=digits)
+        return cls(name_part=name_key(text))
+
+    def __bool__(self) -> bool:
+        return bool(self.phone_digits or self.name_part)
+
+
+def like_pattern(part: str) -> str:
+    """A LIKE pattern matching `part` anywhere, its wildcards escaped."""
+    escaped = re.sub(r"([\\%_])", r"\\\1", part)
+    return f"%{escaped}%"

@@ -1,0 +1,58 @@
+"""Starting the metrics service: stores, the outbox relay, the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import cast
+
+import grpc
+
+from services.metrics.campaigns import Campaigns
+from services.metrics.counters import Counters
+from services.metrics.ledger import Pool
+from services.metrics.recipients import Recipients
+from services.metrics.recording import Recorder
+from services.metrics.servicer import SERVICE_NAME, MetricsServicer
+from xobito import cache
+from xobito.database import migrate, open_pool
+from xobito.grpcserver import serve
+from xobito.metrics.v1 import metrics_pb2_grpc
+from xobito.settings import Settings
+
+
+async def run(settings: Settings) -> None:
+    """Serve MetricsService until SIGTERM or SIGINT."""
+    settings.require("database_url", "redis_url")
+    if settings.migrate_on_start:
+        await asyncio.to_thread(migrate, settings.database_url)
+    pool = cast(Pool, await open_pool(settings.database_url))
+    client = cache.connect(settings.redis_url)
+    counters = Counters(pool, client)
+    servicer = MetricsServicer(
+        Campaigns(pool, counters),
+        Recorder(pool, counters, timedelta(hours=settings.reply_window_hours)),
+        Recipients(pool),
+        counters,
+    )
+    relay = asyncio.create_task(counters.run_relay())
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        metrics_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME]
+
+    async def shutdown() -> None:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        await client.aclose()
+        await pool.close()
+
+    await serve(
+        name="metrics",
+        host=settings.bind_host,
+        port=settings.metrics_grpc_port,
+        register=register,
+        on_shutdown=shutdown,
+    )

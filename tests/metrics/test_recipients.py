@@ -1,0 +1,170 @@
+"""The recipient table: filters, search, sorts and pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import grpc
+import pytest
+
+from tests.metrics.helpers import WORKSPACE, Metrics, status
+from xobito.metrics.v1 import metrics_pb2 as pb
+
+NAMES = ["José Núñez", "Zoë Brown", "Ann", "Jose Maria", "Bob", "Éva"]
+SIZE = 24
+FAILING = (2, 5, 8)
+
+
+@pytest.fixture
+def campaign(metrics: Metrics) -> str:
+    """24 recipients: some pending, some failed, timestamps shared."""
+    campaign_id = metrics.create().id
+    phones = [f"1650555{n:04d}" for n in range(SIZE)]
+    metrics.add(
+        campaign_id, *[(p, NAMES[n % len(NAMES)]) for n, p in enumerate(phones)]
+    )
+    # Every third recipient stays pending; the times repeat, so ties.
+    metrics.send(
+        campaign_id,
+        *[(p, f"wamid.{n}", n % 4) for n, p in enumerate(phones) if n % 3],
+    )
+    metrics.record(
+        *[
+            status(f"wamid.{n}", "delivered", 10 + n % 5)
+            for n in range(SIZE)
+            if n % 3 and n not in FAILING
+        ],
+        *[status(f"wamid.{n}", "read", 20 + n % 2) for n in range(SIZE) if n % 6 == 1],
+        *[
+            status(f"wamid.{n}", "failed", 7, code=131049 if n % 2 else 131026)
+            for n in FAILING
+        ],
+    )
+    metrics.reject(campaign_id, phones[3], 131009)
+    return campaign_id
+
+
+def _time(row: pb.RecipientRow, field: str) -> datetime | None:
+    if not row.HasField(field):  # type: ignore[arg-type]
+        return None
+    value: datetime = getattr(row, field).ToDatetime()
+    return value
+
+
+SORTS = {
+    pb.RECIPIENT_SORT_SENT_AT: ("sent_at", False),
+    pb.RECIPIENT_SORT_SENT_AT_DESC: ("sent_at", True),
+    pb.RECIPIENT_SORT_DELIVERED_AT: ("delivered_at", False),
+    pb.RECIPIENT_SORT_DELIVERED_AT_DESC: ("delivered_at", True),
+    pb.RECIPIENT_SORT_READ_AT: ("read_at", False),
+    pb.RECIPIENT_SORT_READ_AT_DESC: ("read_at", True),
+    pb.RECIPIENT_SORT_STATUS: ("status", False),
+    pb.RECIPIENT_SORT_STATUS_DESC: ("status", True),
+}
+
+
+@pytest.mark.parametrize("sort", list(SORTS), ids=pb.RecipientSort.Name)
+def test_every_sort_pages_through_every_row_once_in_order(
+    metrics: Metrics, campaign: str, sort: pb.RecipientSort.ValueType
+) -> None:
+    added = [row.phone for row in metrics.rows(campaign, page_size=100)]
+    field, descending = SORTS[sort]
+
+    paged = metrics.rows(campaign, sort=sort, page_size=5)
+
+    def key(row: pb.RecipientRow) -> tuple[object, ...]:
+        position = added.index(row.phone)
+        value = row.status if field == "status" else _time(row, field)
+        if value is None:  # nulls last, either way
+            return (1, 0, -position if descending else position)
+        if descending:
+            return (0, -_number(value), -position)
+        return (0, _number(value), position)
+
+    assert len(paged) == SIZE
+    assert [row.phone for row in paged] == [row.phone for row in sorted(paged, key=key)]
+
+
+def _number(value: object) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)  # type: ignore[arg-type]
+
+
+def test_the_status_filter_returns_that_status_only(
+    metrics: Metrics, campaign: str
+) -> None:
+    failed = metrics.rows(campaign, status=pb.RECIPIENT_STATUS_FAILED, page_size=2)
+
+    assert sorted(row.phone for row in failed) == [
+        "16505550002", "16505550003", "16505550005", "16505550008",
+    ]  # fmt: skip
+    assert {row.status for row in failed} == {pb.RECIPIENT_STATUS_FAILED}
+
+
+def test_a_search_of_letters_matches_names_without_accents(
+    metrics: Metrics, campaign: str
+) -> None:
+    found = metrics.rows(campaign, search="JOSE", page_size=3)
+
+    assert {row.name for row in found} == {"José Núñez", "Jose Maria"}
+    assert len(found) == 8
+
+
+def test_a_search_of_digits_matches_part_of_the_phone(
+    metrics: Metrics, campaign: str
+) -> None:
+    found = metrics.rows(campaign, search="+1 650-555-001")
+
+    assert sorted(row.phone for row in found) == [
+        f"165055500{n}" for n in range(10, 20)
+    ]
+
+
+def test_the_total_counts_the_matches_not_the_page(
+    metrics: Metrics, campaign: str
+) -> None:
+    page = metrics.stub.ListRecipients(
+        pb.ListRecipientsRequest(
+            workspace_id=WORKSPACE,
+            campaign_id=campaign,
+            status=pb.RECIPIENT_STATUS_PENDING,
+            page_size=2,
+        )
+    )
+
+    assert (len(page.recipients), page.total_count) == (2, 7)
+    assert page.next_page_token
+
+
+def test_a_token_of_another_sort_is_refused(metrics: Metrics, campaign: str) -> None:
+    page = metrics.stub.ListRecipients(
+        pb.ListRecipientsRequest(
+            workspace_id=WORKSPACE, campaign_id=campaign, page_size=2
+        )
+    )
+
+    with pytest.raises(grpc.RpcError) as failure:
+        metrics.stub.ListRecipients(
+            pb.ListRecipientsRequest(
+                workspace_id=WORKSPACE,
+                campaign_id=campaign,
+                sort=pb.RECIPIENT_SORT_READ_AT,
+                page_token=page.next_page_token,
+            )
+        )
+
+    assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_failure_reasons_group_failed_recipients_by_code(
+    metrics: Metrics, campaign: str
+) -> None:
+    reasons = metrics.stub.ListFailureReasons(
+        pb.ListFailureReasonsRequest(workspace_id=WORKSPACE, campaign_id=campaign)
+    ).reasons
+
+    assert [(r.code, r.category, r.count) for r in reasons] == [
+        (131026, "not_on_whatsapp", 2),
+        (131009, "invalid_number", 1),
+        (131049, "marketing_frequency_cap", 1),
+    ]
+    assert all(r.title and r.action for r in reasons)

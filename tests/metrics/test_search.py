@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from services.metrics import cursors
+from services.metrics.search import Search, like_pattern, name_key, normalize_phone
+from xobito.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize(
+    "raw", ["+1 (650) 555-1234", "16505551234", " 1-650-555-1234 "]
+)
+def test_phones_become_e164_digits_without_plus(raw: str) -> None:
+    assert normalize_phone(raw) == "16505551234"
+
+
+FULLWIDTH_DIGITS = "\uff11\uff16\uff15\uff10"
+
+
+@pytest.mark.parametrize("raw", ["", "+", "1650555123x", FULLWIDTH_DIGITS, "1" * 16])
+def test_what_is_not_a_number_is_refused(raw: str) -> None:
+    assert normalize_phone(raw) is None
+
+
+def test_names_are_searched_without_case_or_accents() -> None:
+    assert name_key("  José  ÑÚÑEZ ") == "jose nunez"
+
+
+def test_a_search_of_digits_looks_in_phones() -> None:
+    assert Search.parse("+1 650-555") == Search(phone_digits="1650555")
+
+
+def test_a_search_of_letters_looks_in_names() -> None:
+    assert Search.parse("Zoë") == Search(name_part="zoe")
+
+
+def test_like_wildcards_in_a_search_are_literal() -> None:
+    assert like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
+
+
+def test_a_page_token_keeps_its_sort_key() -> None:
+    token = cursors.encode("SENT_AT", None, 42)
+
+    assert cursors.decode(token, 3) == ["SENT_AT", None, 42]
+
+
+def test_a_token_that_is_not_ours_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgumentError):
+        cursors.decode("not-a-token", 3)
