@@ -219,9 +219,7 @@ class Stack:
             timeout=30,
         )
 
-    def graphql(
-        self, query: str, api_key: str, **variables: Any
-    ) -> dict[str, Any]:
+    def graphql(self, query: str, api_key: str, **variables: Any) -> dict[str, Any]:
         reply = httpx.post(
             f"{self.gateway_url}/graphql",
             json={"query": query, "variables": variables},

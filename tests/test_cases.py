@@ -55,7 +55,7 @@ def sign(body: bytes) -> str:
 def _tampered(body: bytes) -> bytes:
     middle = len(body) // 2
     flipped = bytes([body[middle] ^ 0x01])
-    return body[:middle] + flipped + body[middle + 1:]
+    return body[:middle] + flipped + body[middle + 1 :]
 
 
 def _timestamp(iso: str) -> Timestamp:
@@ -135,8 +135,7 @@ def _assert_final(
 ) -> None:
     campaign = stack.graphql(CAMPAIGN_QUERY, api_key, id=campaign_id)["campaign"]
     rows = {
-        edge["node"]["wamid"]: edge["node"]
-        for edge in campaign["recipients"]["edges"]
+        edge["node"]["wamid"]: edge["node"] for edge in campaign["recipients"]["edges"]
     }
 
     for wamid, status in final.get("recipients", {}).items():

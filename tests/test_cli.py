@@ -43,7 +43,10 @@ def test_apikey_revoke_marks_the_key_revoked(servers: Servers) -> None:
     again = xobito(servers, "apikey", "revoke", key_id)
 
     assert revoked.returncode == 0
-    assert "revoked" in xobito(servers, "apikey", "list", "--workspace", "cli-revoke").stdout
+    assert (
+        "revoked"
+        in xobito(servers, "apikey", "list", "--workspace", "cli-revoke").stdout
+    )
     assert again.returncode == 1
 
 

@@ -40,7 +40,11 @@ def _apikey(args: argparse.Namespace) -> int:
             print(key)
         elif args.action == "list":
             for info in apikeys.list_keys(conn, args.workspace):
-                state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+                state = (
+                    f"revoked {info.revoked_at:%Y-%m-%d}"
+                    if info.revoked_at
+                    else "active"
+                )
                 print(
                     f"{info.id:>5}  {info.workspace_id:<20} {info.prefix}…"
                     f"  {info.created_at:%Y-%m-%d %H:%M}  {state}"
@@ -87,7 +91,9 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--recipients", type=int, default=1000)
     simulate.add_argument("--seed", type=int, default=None)
     simulate.add_argument(
-        "--duration", type=float, default=20.0,
+        "--duration",
+        type=float,
+        default=20.0,
         help="seconds over which the webhooks are spread (0: as fast as possible)",
     )
     simulate.add_argument("--workspace", default="dev")

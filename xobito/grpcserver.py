@@ -41,7 +41,7 @@ def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error"
 
 
-class _CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class _CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Maps exceptions to status codes and logs one line per call."""
 
     async def intercept_service(
@@ -99,7 +99,10 @@ def _log_ok(method: str, started: float) -> None:
 
 
 async def _abort(
-    context: grpc.aio.ServicerContext, method: str, exc: Exception, started: float
+    context: grpc.aio.ServicerContext[Any, Any],
+    method: str,
+    exc: Exception,
+    started: float,
 ) -> None:
     code, message = _status_of(exc)
     if code is grpc.StatusCode.INTERNAL:
@@ -137,8 +140,11 @@ async def serve(
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
-        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME],
+        [
+            *service_names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     address = f"{host}:{port}"

@@ -82,9 +82,7 @@ class Settings:
             metrics_grpc_port=metrics_port,
             contacts_grpc_port=contacts_port,
             metrics_target=env.get("METRICS_TARGET", f"127.0.0.1:{metrics_port}"),
-            contacts_target=env.get(
-                "CONTACTS_TARGET", f"127.0.0.1:{contacts_port}"
-            ),
+            contacts_target=env.get("CONTACTS_TARGET", f"127.0.0.1:{contacts_port}"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             log_format=env.get("LOG_FORMAT", "auto"),
             graphiql=_bool(env, "GRAPHIQL", True),

@@ -39,21 +39,62 @@ WABA_ID = "200000000000001"
 DISPLAY_NUMBER = "16505559999"
 COUNTERS = ("sent", "delivered", "read", "failed", "replied", "optedOut")
 
-FIRST_NAMES = ("Ana", "José", "Zoë", "Mateus", "Priya", "Chloé", "Lukas",
-               "Fatima", "Noah", "Søren", "Aisha", "Björn", "Lucía", "Wei")
-LAST_NAMES = ("Silva", "García", "Müller", "Dubois", "Sharma", "Rossi",
-              "van Dijk", "Kowalski", "Nguyen", "Ólafsson", "Santos", "Kim")
+FIRST_NAMES = (
+    "Ana",
+    "José",
+    "Zoë",
+    "Mateus",
+    "Priya",
+    "Chloé",
+    "Lukas",
+    "Fatima",
+    "Noah",
+    "Søren",
+    "Aisha",
+    "Björn",
+    "Lucía",
+    "Wei",
+)
+LAST_NAMES = (
+    "Silva",
+    "García",
+    "Müller",
+    "Dubois",
+    "Sharma",
+    "Rossi",
+    "van Dijk",
+    "Kowalski",
+    "Nguyen",
+    "Ólafsson",
+    "Santos",
+    "Kim",
+)
 
 # Meta's errors for a send call it refused, and for messages that failed
 # after it accepted them, with how often each occurs.
-REJECTED = ((131009, "Parameter value is not valid"), (131021, "Recipient cannot be sender"),
-            (100, "Invalid parameter"))
-FAILED = ((131026, "Message undeliverable", 5), (131049, "This message was not "
-          "delivered to maintain healthy ecosystem engagement.", 2),
-          (131048, "Spam rate limit hit", 1), (131050, "User has stopped "
-          "receiving marketing messages", 1))
-REPLIES = ("Is this still available?", "Yes please!", "How much is it?",
-           "Can I get this in blue?", "👍", "Thanks, I'll come by tomorrow")
+REJECTED = (
+    (131009, "Parameter value is not valid"),
+    (131021, "Recipient cannot be sender"),
+    (100, "Invalid parameter"),
+)
+FAILED = (
+    (131026, "Message undeliverable", 5),
+    (
+        131049,
+        "This message was not delivered to maintain healthy ecosystem engagement.",
+        2,
+    ),
+    (131048, "Spam rate limit hit", 1),
+    (131050, "User has stopped receiving marketing messages", 1),
+)
+REPLIES = (
+    "Is this still available?",
+    "Yes please!",
+    "How much is it?",
+    "Can I get this in blue?",
+    "👍",
+    "Thanks, I'll come by tomorrow",
+)
 STOPS = ("STOP", "Stop.", "stop 🙏", "parar")
 
 
@@ -89,8 +130,9 @@ def _plan_fate(
     plan: Plan, rng: random.Random, phone: str, wamid: str, sent_at: int
 ) -> None:
     def emit(value: str, at: int, code: int = 0, title: str = "") -> None:
-        event = webhooks.status(wamid, value, at, phone,
-                                error_code=code, error_title=title)
+        event = webhooks.status(
+            wamid, value, at, phone, error_code=code, error_title=title
+        )
         plan.statuses.append(event)
         if rng.random() < 0.05:
             plan.statuses.append(event)  # Meta delivers some webhooks twice
@@ -121,17 +163,29 @@ def _plan_fate(
     else:
         return
     context = wamid if rng.random() < 0.5 else ""
-    plan.messages.append(webhooks.text_message(
-        _wamid(rng), phone, at, text,
-        context_wamid=context, business_number=DISPLAY_NUMBER))
+    plan.messages.append(
+        webhooks.text_message(
+            _wamid(rng),
+            phone,
+            at,
+            text,
+            context_wamid=context,
+            business_number=DISPLAY_NUMBER,
+        )
+    )
     plan.truth["replied"] += 1
 
 
 def _send(
     phone: str, wamid: str, at: int, code: int = 0, title: str = ""
 ) -> metrics_pb2.Send:
-    return metrics_pb2.Send(phone=phone, wamid=wamid, sent_at=Timestamp(seconds=at),
-                            error_code=code, error_title=title)
+    return metrics_pb2.Send(
+        phone=phone,
+        wamid=wamid,
+        sent_at=Timestamp(seconds=at),
+        error_code=code,
+        error_title=title,
+    )
 
 
 def _wamid(rng: random.Random) -> str:
@@ -157,9 +211,14 @@ def chunk_bodies(plan: Plan, rng: random.Random) -> list[bytes]:
         while items:
             size = rng.randint(1, 5)
             batch, items = items[:size], items[size:]
-            bodies.append(webhooks.body(
-                waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID,
-                display_phone_number=DISPLAY_NUMBER, **{kind: batch}))
+            bodies.append(
+                webhooks.body(
+                    waba_id=WABA_ID,
+                    phone_number_id=PHONE_NUMBER_ID,
+                    display_phone_number=DISPLAY_NUMBER,
+                    **{kind: batch},
+                )
+            )
     rng.shuffle(bodies)
     return bodies
 
@@ -182,11 +241,15 @@ async def post_bodies(
         async def post(index: int, body: bytes) -> None:
             nonlocal retries
             await asyncio.sleep(max(0.0, started + index * interval - time.monotonic()))
-            headers = {"Content-Type": "application/json",
-                       "X-Hub-Signature-256": webhooks.sign(body, app_secret)}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": webhooks.sign(body, app_secret),
+            }
             async with gate:
                 async for attempt in AsyncRetrying(
-                    retry=retry_if_exception_type((RetryableError, httpx.TransportError)),
+                    retry=retry_if_exception_type(
+                        (RetryableError, httpx.TransportError)
+                    ),
                     wait=wait_exponential_jitter(multiplier=0.2, max=5, jitter=0.2),
                     stop=stop_after_delay(120),
                     reraise=True,
@@ -220,34 +283,56 @@ async def simulate(
     rng = random.Random(seed)
     people = make_recipients(recipients, rng)
 
-    async with grpc.aio.insecure_channel(target.metrics) as metrics_channel, \
-            grpc.aio.insecure_channel(target.contacts) as contacts_channel:
+    async with (
+        grpc.aio.insecure_channel(target.metrics) as metrics_channel,
+        grpc.aio.insecure_channel(target.contacts) as contacts_channel,
+    ):
         metrics = metrics_pb2_grpc.MetricsServiceStub(metrics_channel)
         contacts = contacts_pb2_grpc.ContactsServiceStub(contacts_channel)
 
-        campaign = await metrics.CreateCampaign(metrics_pb2.CreateCampaignRequest(
-            workspace_id=target.workspace, name=f"Simulated campaign (seed {seed})",
-            phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID,
-            template_name="spring_sale_2026"), timeout=10)
-        verdicts = await contacts.FilterSendable(contacts_pb2.FilterSendableRequest(
-            workspace_id=target.workspace, phones=[p for p, _ in people]), timeout=10)
+        campaign = await metrics.CreateCampaign(
+            metrics_pb2.CreateCampaignRequest(
+                workspace_id=target.workspace,
+                name=f"Simulated campaign (seed {seed})",
+                phone_number_id=PHONE_NUMBER_ID,
+                waba_id=WABA_ID,
+                template_name="spring_sale_2026",
+            ),
+            timeout=10,
+        )
+        verdicts = await contacts.FilterSendable(
+            contacts_pb2.FilterSendableRequest(
+                workspace_id=target.workspace, phones=[p for p, _ in people]
+            ),
+            timeout=10,
+        )
         sendable = {r.phone for r in verdicts.results if r.sendable}
         people = [(p, n) for p, n in people if p in sendable]
 
         plan = plan_campaign(people, rng)
         for start in range(0, len(people), 1000):
-            await metrics.AddRecipients(metrics_pb2.AddRecipientsRequest(
-                campaign_id=campaign.id, recipients=[
-                    metrics_pb2.Recipient(phone=p, name=n)
-                    for p, n in people[start:start + 1000]]), timeout=30)
+            await metrics.AddRecipients(
+                metrics_pb2.AddRecipientsRequest(
+                    campaign_id=campaign.id,
+                    recipients=[
+                        metrics_pb2.Recipient(phone=p, name=n)
+                        for p, n in people[start : start + 1000]
+                    ],
+                ),
+                timeout=30,
+            )
         for start in range(0, len(plan.sends), 500):
-            await metrics.RecordSends(metrics_pb2.RecordSendsRequest(
-                campaign_id=campaign.id, sends=plan.sends[start:start + 500]),
-                timeout=30)
+            await metrics.RecordSends(
+                metrics_pb2.RecordSendsRequest(
+                    campaign_id=campaign.id, sends=plan.sends[start : start + 500]
+                ),
+                timeout=30,
+            )
 
     bodies = chunk_bodies(plan, rng)
     retries = await post_bodies(
-        bodies, f"{target.ingest_url}/webhooks/whatsapp", target.app_secret, duration)
+        bodies, f"{target.ingest_url}/webhooks/whatsapp", target.app_secret, duration
+    )
     reported = await settled_counters(target, campaign.id, plan.truth)
     return campaign.id, plan.truth, reported, retries
 
@@ -256,15 +341,18 @@ async def settled_counters(
     target: Target, campaign_id: str, truth: Counter[str], timeout: float = 30.0
 ) -> dict[str, int]:
     """The API's counters, once they equal the truth or stop changing."""
-    query = ("query($id: ID!) { campaign(id: $id) { counters {"
-             f" {' '.join(COUNTERS)} }} }} }}")
+    query = (
+        "query($id: ID!) { campaign(id: $id) { counters {"
+        f" {' '.join(COUNTERS)} }} }} }}"
+    )
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=10) as client:
         while True:
             reply = await client.post(
                 f"{target.gateway_url}/graphql",
                 json={"query": query, "variables": {"id": campaign_id}},
-                headers={"Authorization": f"Bearer {target.api_key}"})
+                headers={"Authorization": f"Bearer {target.api_key}"},
+            )
             reply.raise_for_status()
             counters: dict[str, int] = reply.json()["data"]["campaign"]["counters"]
             if all(counters[name] == truth[name] for name in COUNTERS):
@@ -287,10 +375,14 @@ def main(args: argparse.Namespace) -> int:
         api_key=settings.dev_api_key,
         workspace=args.workspace,
     )
-    print(f"Simulating {args.recipients} recipients (seed {seed}) "
-          f"over {args.duration:g} s…", flush=True)
+    print(
+        f"Simulating {args.recipients} recipients (seed {seed}) "
+        f"over {args.duration:g} s…",
+        flush=True,
+    )
     campaign_id, truth, reported, retries = asyncio.run(
-        simulate(target, args.recipients, seed, args.duration))
+        simulate(target, args.recipients, seed, args.duration)
+    )
 
     print(f"\nCampaign {campaign_id}  (webhooks retried after a non-200: {retries})")
     print(f"  {'counter':<10} {'truth':>8} {'API':>8}")
@@ -298,6 +390,9 @@ def main(args: argparse.Namespace) -> int:
         mark = "" if truth[name] == reported[name] else "   <- differs"
         print(f"  {name:<10} {truth[name]:>8} {reported[name]:>8}{mark}")
     matches = all(truth[name] == reported[name] for name in COUNTERS)
-    print("\nThe counters equal the ground truth." if matches
-          else "\nThe counters differ from the ground truth.")
+    print(
+        "\nThe counters equal the ground truth."
+        if matches
+        else "\nThe counters differ from the ground truth."
+    )
     return 0 if matches else 1

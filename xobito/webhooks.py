@@ -97,8 +97,6 @@ def body(
         value["messages"] = list(messages)
     payload = {
         "object": "whatsapp_business_account",
-        "entry": [
-            {"id": waba_id, "changes": [{"value": value, "field": "messages"}]}
-        ],
+        "entry": [{"id": waba_id, "changes": [{"value": value, "field": "messages"}]}],
     }
     return orjson.dumps(payload)
