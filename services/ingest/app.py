@@ -1,0 +1,320 @@
+"""The public HTTP endpoint Meta calls with WhatsApp webhooks.
+
+A POST is answered 200 only once every event in it is recorded: handed
+to metrics and contacts, or kept by ingest itself when it belongs to no
+workspace or could not be read. Meta redelivers anything else for days,
+so the answer chooses between "stop" (200), "never" (4xx: not a webhook
+of ours) and "later" (503: a service or a store is down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+import traceback
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+import structlog
+from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from services.ingest import signature
+from services.ingest.forwarder import (
+    OK,
+    REJECTED,
+    SKIPPED,
+    UNAVAILABLE,
+    CallResult,
+    DownstreamError,
+    Forwarder,
+)
+from services.ingest.parser import (
+    BATCH_FIELDS,
+    ParsedWebhook,
+    RejectedEvent,
+    WebhookFormatError,
+    parse_webhook,
+)
+from services.ingest.routing import Router, route_keys, split
+from services.ingest.store import DeadLetter, IngestStore
+from xobito.ingest.v1 import events_pb2
+from xobito.settings import Settings
+
+PATH = "/webhooks/whatsapp"
+MAX_BODY_BYTES = 1024 * 1024
+_TRY_LATER = "not recorded; try again later"
+
+# Failures of what ingest runs on, which pass: Meta should retry.
+_INFRASTRUCTURE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OSError,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class _Refusal(Exception):
+    """Ends a request early with an error answer."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def create_app(
+    settings: Settings, forwarder: Forwarder, store: IngestStore
+) -> Starlette:
+    webhooks = Webhooks(settings, forwarder, store)
+    return Starlette(
+        routes=[
+            Route(PATH, webhooks.verify_subscription, methods=["GET"]),
+            Route(PATH, webhooks.receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+class Webhooks:
+    """The two sides of /webhooks/whatsapp: handshake and delivery."""
+
+    def __init__(
+        self, settings: Settings, forwarder: Forwarder, store: IngestStore
+    ) -> None:
+        self._app_secret = settings.whatsapp_app_secret
+        self._verify_token = settings.whatsapp_verify_token.encode()
+        self._forwarder = forwarder
+        self._store = store
+        ttl_seconds = settings.route_cache_seconds
+        self._router = Router(forwarder.resolve_routes, ttl_seconds)
+
+    async def verify_subscription(self, request: Request) -> Response:
+        """Meta's GET handshake: echo the challenge if the token matches."""
+        params = request.query_params
+        token = params.get("hub.verify_token", "").encode()
+        challenge = params.get("hub.challenge")
+        if (
+            params.get("hub.mode") != "subscribe"
+            or challenge is None
+            or not self._verify_token
+            or not hmac.compare_digest(token, self._verify_token)
+        ):
+            log.info("subscription refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        log.info("subscription verified")
+        return PlainTextResponse(challenge)
+
+    async def receive(self, request: Request) -> Response:
+        started = time.perf_counter()
+        received_at = datetime.now(UTC)
+        summary: dict[str, Any] = {}
+        try:
+            body = await self._signed_body(request)
+            await self._record(body, received_at, summary)
+        except _Refusal as refusal:
+            response = _error(refusal.status_code, str(refusal))
+            summary["error"] = str(refusal)
+        else:
+            response = JSONResponse({"status": "recorded"})
+
+        log.info(
+            "webhook",
+            http_status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **summary,
+        )
+        return response
+
+    async def _signed_body(self, request: Request) -> bytes:
+        """The body, if it is small enough, signed and JSON."""
+        try:
+            body = await _read_capped(request, MAX_BODY_BYTES)
+        except _BodyTooLargeError:
+            raise _Refusal(413, "the body is larger than 1 MiB") from None
+        except ClientDisconnect:
+            raise _Refusal(400, "the client went away") from None
+
+        header = request.headers.get(signature.HEADER)
+        try:
+            signature.verify(body, header, self._app_secret)
+        except signature.SignatureError as exc:
+            raise _Refusal(401, str(exc)) from None
+
+        content_type = request.headers.get("content-type", "")
+        if content_type.partition(";")[0].strip().lower() != "application/json":
+            raise _Refusal(400, "Content-Type must be application/json")
+        return body
+
+    async def _record(
+        self, body: bytes, received_at: datetime, summary: dict[str, Any]
+    ) -> None:
+        """Record every event of body, or raise _Refusal."""
+        try:
+            parsed = parse_webhook(body)
+            await self._hand_off(parsed, body, received_at, summary)
+        except _Refusal:
+            raise
+        except WebhookFormatError as exc:
+            raise _Refusal(400, str(exc)) from None
+        except DownstreamError as exc:
+            summary["downstream"] = str(exc)
+            raise _Refusal(503, _TRY_LATER) from None
+        except _INFRASTRUCTURE as exc:
+            log.warning("webhook not recorded", exc_info=exc)
+            raise _Refusal(503, _TRY_LATER) from None
+        except Exception as exc:  # noqa: BLE001 - no input may earn a 500
+            # A bug of ours, met by this body. Meta's retries would meet it
+            # again, so keep the body for a replay once it is fixed.
+            _log_failure("webhook not handled", exc)
+            reason = f"unexpected {type(exc).__name__}"
+            await self._keep_body(body, "webhook", reason, received_at)
+            summary["dead_lettered"] = True
+
+    async def _hand_off(
+        self,
+        parsed: ParsedWebhook,
+        body: bytes,
+        received_at: datetime,
+        summary: dict[str, Any],
+    ) -> None:
+        batch = parsed.batch
+        summary["events"] = _event_counts(batch)
+        summary["rejected"] = len(parsed.rejected)
+        total = sum(summary["events"].values())
+
+        routes = await self._router.resolve(*route_keys(batch))
+        unroutable = split(batch, routes)
+        summary["routed"] = total - len(unroutable)
+        summary["unroutable"] = len(unroutable)
+
+        dead_letters = _rejections(parsed.rejected, body)
+        results, stored = await asyncio.gather(
+            self._forwarder.hand_off(batch),
+            self._store.record(unroutable, dead_letters, received_at),
+            return_exceptions=True,
+        )
+        if isinstance(results, BaseException):
+            raise results
+        if isinstance(stored, BaseException):
+            raise stored
+
+        for result in results:
+            summary[result.service] = _outcome(result)
+        if any(result.outcome == UNAVAILABLE for result in results):
+            raise _Refusal(503, _TRY_LATER)
+        refused = [r for r in results if r.outcome == REJECTED]
+        for result in refused:
+            log.warning(
+                "batch refused",
+                service=result.service,
+                code=result.code,
+            )
+        if refused:
+            await self._store.record((), _refusals(refused), received_at)
+
+    async def _keep_body(
+        self, body: bytes, kind: str, reason: str, received_at: datetime
+    ) -> None:
+        letter = DeadLetter(kind, reason, _body_element(body))
+        try:
+            await self._store.record((), [letter], received_at)
+        except Exception as exc:  # noqa: BLE001 - answered 503 instead
+            _log_failure("dead letter not kept", exc)
+            raise _Refusal(503, _TRY_LATER) from None
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, read no further than limit bytes, whatever it claims."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLargeError
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _BodyTooLargeError
+    return bytes(body)
+
+
+def _event_counts(batch: events_pb2.EventBatch) -> dict[str, int]:
+    """How many events of each kind batch holds, leaving out the zeros."""
+    counts = {kind: len(getattr(batch, f)) for kind, f in BATCH_FIELDS.items()}
+    return {kind: count for kind, count in counts.items() if count}
+
+
+def _rejections(
+    rejected: Sequence[RejectedEvent],
+    body: bytes,
+) -> list[DeadLetter]:
+    """One dead letter per kind and reason, holding the whole body.
+
+    RejectedEvent does not carry its element, so the body stands in.
+    """
+    if not rejected:
+        return []
+    element = _body_element(body)
+    counts = Counter((r.kind, r.reason) for r in rejected)
+    return [
+        DeadLetter(kind, reason if n == 1 else f"{reason} ({n} times)", element)
+        for (kind, reason), n in counts.items()
+    ]
+
+
+def _refusals(results: Sequence[CallResult]) -> list[DeadLetter]:
+    """The batches a service refused for good, to replay after a fix."""
+    letters = []
+    for result in results:
+        assert result.batch is not None
+        batch = json_format.MessageToDict(
+            result.batch, preserving_proto_field_name=True
+        )
+        reason = f"{result.service} answered {result.code}: {result.details}"
+        letters.append(
+            DeadLetter(f"{result.service}_batch", reason, orjson.dumps(batch))
+        )
+    return letters
+
+
+def _body_element(body: bytes) -> bytes:
+    # The body as a JSON string rather than as JSON: PostgreSQL's jsonb
+    # refuses some valid JSON (\u0000, lone surrogates) and a dead letter
+    # must always be storable.
+    return orjson.dumps({"body": body.decode("utf-8", errors="replace")})
+
+
+def _outcome(result: CallResult) -> str:
+    if result.outcome in (OK, SKIPPED):
+        return result.outcome
+    return f"{result.outcome}:{result.code}"
+
+
+def _log_failure(event: str, exc: Exception) -> None:
+    """Log where exc was raised, leaving out its message.
+
+    The message may quote the webhook (a phone number, a text); it goes to
+    DEBUG only.
+    """
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(event, error=type(exc).__name__, traceback=stack)
+    log.debug(event, exc_info=exc)
+
+
+def _error(status_code: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status_code)
