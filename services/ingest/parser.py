@@ -478,7 +478,9 @@ def _contacts(value: object) -> dict[str, Mapping[str, object]]:
 def _string(value: object) -> str:
     """Text, or an id Meta sent as a JSON number; "" for anything else."""
     if isinstance(value, str):
-        return value
+        # PostgreSQL text cannot hold NUL; a body with one must not be
+        # refused downstream, or Meta would retry it for days.
+        return value.replace("\x00", "")
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return ""

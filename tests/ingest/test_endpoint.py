@@ -366,3 +366,31 @@ def test_a_webhook_retried_after_a_503_counts_once(stack: Stack) -> None:
         200,
     ]
     assert counters(stack, campaign_id).delivered == 1
+
+
+def test_message_with_a_nul_character_is_recorded_without_it(
+    stack: Stack,
+) -> None:
+    number = new_number()
+    register_send(stack, number, "wamid.nul-" + secrets.token_hex(6))
+    text = "see you\x00 tomorrow"
+    body = webhooks.body(
+        waba_id=WABA_ID,
+        phone_number_id=number,
+        display_phone_number="16505559999",
+        messages=[
+            webhooks.text_message(
+                "wamid.in-" + secrets.token_hex(6), RECIPIENT, SENT_AT + 60, text
+            )
+        ],
+    )
+
+    reply = stack.post_webhook(body)
+
+    assert reply.status_code == 200
+    with psycopg.connect(stack.servers.postgres.url) as conn:
+        stored = conn.execute(
+            "SELECT text FROM contacts.messages WHERE workspace_id = %s",
+            [WORKSPACE],
+        ).fetchall()
+    assert ("see you tomorrow",) in stored
