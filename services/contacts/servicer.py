@@ -113,7 +113,7 @@ def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
     """
     events = ContactEvents()
     for message in batch.messages:
-        if message.workspace_id and getattr(message, "from"):
+        if message.workspace_id and message.sender:
             events.messages.append(_inbound(message))
 
     for preference in batch.user_preferences:
@@ -148,7 +148,7 @@ def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
 def _inbound(message: events_pb2.InboundMessage) -> InboundMessage:
     return InboundMessage(
         workspace_id=message.workspace_id,
-        phone=rules.normalize_phone(getattr(message, "from")),
+        phone=rules.normalize_phone(message.sender),
         wamid=message.wamid,
         name=message.profile_name,
         at=_occurred_at(message),

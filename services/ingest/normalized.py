@@ -92,7 +92,7 @@ def _message(event: pb.InboundMessage) -> Event:
         "kind": "message",
         "phone_number_id": _text(event.phone_number_id),
         "wamid": event.wamid,
-        "from": _text(getattr(event, "from")),
+        "from": _text(event.sender),
         "from_user_id": _text(event.from_user_id),
         "timestamp": _at(event),
         "type": event.type,

@@ -284,6 +284,7 @@ def _message(item: object, change: _Change) -> events_pb2.InboundMessage:
     event = events_pb2.InboundMessage(
         phone_number_id=change.phone_number_id,
         wamid=_required(message, "id", "message"),
+        sender=sender,
         from_user_id=user_id,
         profile_name=_string(_object(contact.get("profile")).get("name")),
         type=kind,
@@ -291,8 +292,6 @@ def _message(item: object, change: _Change) -> events_pb2.InboundMessage:
         button_payload=payload,
         context_wamid=_string(_object(message.get("context")).get("id")),
     )
-    # `from` is a Python keyword, so it cannot be a constructor argument.
-    setattr(event, "from", sender)
     event.occurred_at.FromSeconds(_required_epoch(message, "message"))
 
     if kind == "text":

@@ -356,7 +356,7 @@ def _event_batch(batch: events_pb2.EventBatch) -> events.EventBatch:
             events.InboundMessage(
                 workspace_id=m.workspace_id,
                 wamid=m.wamid,
-                phone=getattr(m, "from"),  # a Python keyword
+                phone=m.sender,
                 occurred_at=_required_time(m, f"messages[{i}]"),
                 type=m.type,
                 context_wamid=m.context_wamid,

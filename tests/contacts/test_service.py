@@ -80,7 +80,7 @@ def message(
         opt_out=opt_out,
         opt_in=opt_in,
     )
-    setattr(event, "from", phone)
+    event.sender = phone
     event.occurred_at.FromDatetime(at(minutes))
     return event
 

@@ -79,7 +79,7 @@ def message(
         context_wamid=context,
         opt_out=opt_out,
     )
-    setattr(event, "from", phone)  # a Python keyword
+    event.sender = phone
     return event
 
 

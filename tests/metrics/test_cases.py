@@ -60,7 +60,7 @@ def _batch(event: dict[str, Any]) -> ev.EventBatch:
             context_wamid=event["context_wamid"] or "",
             opt_out=event["opt_out"],
         )
-        setattr(message, "from", event["from"])  # a Python keyword
+        message.sender = event["from"]
     return batch
 
 

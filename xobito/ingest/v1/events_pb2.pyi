@@ -136,7 +136,7 @@ class InboundMessage(_message.Message):
     PHONE_NUMBER_ID_FIELD_NUMBER: _builtins.int
     WORKSPACE_ID_FIELD_NUMBER: _builtins.int
     WAMID_FIELD_NUMBER: _builtins.int
-    FROM_FIELD_NUMBER: _builtins.int
+    SENDER_FIELD_NUMBER: _builtins.int
     FROM_USER_ID_FIELD_NUMBER: _builtins.int
     PROFILE_NAME_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
@@ -149,6 +149,7 @@ class InboundMessage(_message.Message):
     phone_number_id: _builtins.str
     workspace_id: _builtins.str
     wamid: _builtins.str
+    sender: _builtins.str
     from_user_id: _builtins.str
     profile_name: _builtins.str
     type: _builtins.str
@@ -170,6 +171,7 @@ class InboundMessage(_message.Message):
         phone_number_id: _builtins.str = ...,
         workspace_id: _builtins.str = ...,
         wamid: _builtins.str = ...,
+        sender: _builtins.str = ...,
         from_user_id: _builtins.str = ...,
         profile_name: _builtins.str = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
@@ -182,7 +184,7 @@ class InboundMessage(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["button_payload", b"button_payload", "context_wamid", b"context_wamid", "from", b"from", "from_user_id", b"from_user_id", "occurred_at", b"occurred_at", "opt_in", b"opt_in", "opt_out", b"opt_out", "phone_number_id", b"phone_number_id", "profile_name", b"profile_name", "text", b"text", "type", b"type", "wamid", b"wamid", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["button_payload", b"button_payload", "context_wamid", b"context_wamid", "from_user_id", b"from_user_id", "occurred_at", b"occurred_at", "opt_in", b"opt_in", "opt_out", b"opt_out", "phone_number_id", b"phone_number_id", "profile_name", b"profile_name", "sender", b"sender", "text", b"text", "type", b"type", "wamid", b"wamid", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
