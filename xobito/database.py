@@ -1,42 +1,62 @@
 """PostgreSQL: the connection pool and the schema migrations.
 
-Migrations are the ordered SQL files of xobito/migrations, applied by
-yoyo-migrations, which records each one in the database and holds a lock
-so that processes starting together apply them once.
+Migrations are the SQL files of xobito/migrations, applied in the order
+of their names, each in its own transaction, and recorded in the table
+public.schema_migrations. An advisory lock makes processes that start
+together apply them one after the other, so each is applied once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from yoyo import get_backend, read_migrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed number, the same in every process: it names the lock.
+_MIGRATION_LOCK = 7_306_571_228_915
 
 log = structlog.get_logger(__name__)
 
 
-def _yoyo_url(database_url: str) -> str:
-    scheme, sep, rest = database_url.partition("://")
-    if not sep or scheme not in {"postgres", "postgresql"}:
-        raise ValueError("DATABASE_URL must start with postgresql://")
-    return f"postgresql+psycopg://{rest}"
+def migration_files() -> list[Path]:
+    return sorted(MIGRATIONS.glob("*.sql"))
 
 
 def migrate(database_url: str) -> int:
     """Apply the migrations not applied yet; return how many were applied."""
-    backend = get_backend(_yoyo_url(database_url))
-    migrations = read_migrations(str(MIGRATIONS))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-    backend.connection.close()
-    if pending:
-        log.info("migrations applied", count=len(pending))
-    return len(pending)
+    applied = 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
+                " version text PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {
+                version
+                for (version,) in conn.execute(
+                    "SELECT version FROM public.schema_migrations"
+                )
+            }
+            for path in migration_files():
+                if path.stem in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(path.read_text())  # type: ignore[arg-type]
+                    conn.execute(
+                        "INSERT INTO public.schema_migrations (version) VALUES (%s)",
+                        [path.stem],
+                    )
+                log.info("migration applied", version=path.stem)
+                applied += 1
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
+    return applied
 
 
 async def open_pool(

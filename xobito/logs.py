@@ -51,7 +51,7 @@ def configure(level: str = "INFO", fmt: str = "auto", service: str = "") -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "yoyo"):
+    for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if service:
         structlog.contextvars.bind_contextvars(service=service)

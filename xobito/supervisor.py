@@ -39,13 +39,13 @@ def run() -> int:
         port = int(env.get("XOBITO_POSTGRES_PORT", "15432"))
         postgres = LocalPostgres(directory / "postgres", port)
         postgres.prepare()
-        manager.add_process("postgres", shlex.join(postgres.command()))
+        manager.add_process("postgres", _exec(postgres.command()))
         env["DATABASE_URL"] = remembered["DATABASE_URL"] = postgres.url
     if not env.get("REDIS_URL"):
         port = int(env.get("XOBITO_VALKEY_PORT", "16379"))
         valkey = LocalValkey(directory / "valkey", port)
         valkey.prepare()
-        manager.add_process("valkey", shlex.join(valkey.command()))
+        manager.add_process("valkey", _exec(valkey.command()))
         env["REDIS_URL"] = remembered["REDIS_URL"] = valkey.url
 
     for name in devenv.GENERATED_SECRETS:
@@ -57,8 +57,7 @@ def run() -> int:
     if sys.stdout.isatty():
         env.setdefault("LOG_FORMAT", "console")
     for name, module in SERVICE_MODULES.items():
-        command = shlex.join([sys.executable, "-m", module])
-        manager.add_process(name, command, env=env)
+        manager.add_process(name, _exec([sys.executable, "-m", module]), env=env)
 
     settings = Settings.from_env(env)
     threading.Thread(
@@ -66,6 +65,11 @@ def run() -> int:
     ).start()
     manager.loop()
     return int(manager.returncode or 0)
+
+
+def _exec(command: list[str]) -> str:
+    """A shell line that becomes the command, so that signals reach it."""
+    return "exec " + shlex.join(command)
 
 
 def _announce_when_ready(settings: Settings, directory: Path) -> None:
