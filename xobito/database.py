@@ -47,7 +47,7 @@ def migrate(database_url: str) -> int:
                 if path.stem in done:
                     continue
                 with conn.transaction():
-                    conn.execute(path.read_text())  # type: ignore[arg-type]
+                    conn.execute(path.read_text())
                     conn.execute(
                         "INSERT INTO public.schema_migrations (version) VALUES (%s)",
                         [path.stem],
