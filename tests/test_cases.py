@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.cases import load_cases
+from tests.cases import Case, load_cases
 from tests.stack import APP_SECRET, Stack
 from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from xobito.webhooks import sign as sign_with
@@ -42,10 +42,6 @@ query($phone: String!) {
 """
 
 CASES = load_cases()
-
-
-def _bodies(case: Any) -> list[bytes]:
-    return case[1] if isinstance(case[1], list) else [case[1]]
 
 
 def sign(body: bytes) -> str:
@@ -107,13 +103,13 @@ def _register(stack: Stack, expect: dict[str, Any]) -> str:
     return str(campaign.id)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
-def test_case(stack: Stack, api_key: str, clean: None, case: Any) -> None:
-    name, _, expect = case
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_case(stack: Stack, api_key: str, clean: None, case: Case) -> None:
+    expect = case.expect
     campaign_id = _register(stack, expect)
 
     statuses = []
-    for body in _bodies(case):
+    for body in case.posts():
         if expect.get("sign", "valid") == "tampered":
             reply = stack.post_webhook(_tampered(body), signature=sign(body))
         else:
@@ -121,7 +117,7 @@ def test_case(stack: Stack, api_key: str, clean: None, case: Any) -> None:
         statuses.append(reply.status_code)
 
     wanted = expect["http_status"]
-    assert statuses == (wanted if isinstance(wanted, list) else [wanted]), name
+    assert statuses == (wanted if isinstance(wanted, list) else [wanted])
 
     final = expect.get("final")
     if final:
