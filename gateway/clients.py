@@ -91,6 +91,39 @@ class MetricsClient:
         call = self._stub.ListFailureReasons(request, timeout=self._timeout)
         return list((await _call("metrics", call)).reasons)
 
+    async def list_campaign_warnings(
+        self, workspace_id: str, campaign_id: str
+    ) -> list[mpb.CampaignWarning]:
+        request = mpb.ListCampaignWarningsRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id
+        )
+        call = self._stub.ListCampaignWarnings(request, timeout=self._timeout)
+        return list((await _call("metrics", call)).warnings)
+
+    async def get_business_number(
+        self, workspace_id: str, campaign_id: str
+    ) -> mpb.BusinessNumber:
+        request = mpb.GetBusinessNumberRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id
+        )
+        call = self._stub.GetBusinessNumber(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def get_campaign_cost(
+        self, workspace_id: str, campaign_id: str
+    ) -> mpb.CampaignCost:
+        request = mpb.GetCampaignCostRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id
+        )
+        call = self._stub.GetCampaignCost(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def list_unmatched_statuses(
+        self, request: mpb.ListUnmatchedStatusesRequest
+    ) -> mpb.ListUnmatchedStatusesResponse:
+        call = self._stub.ListUnmatchedStatuses(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
     async def watch_counters(
         self, workspace_id: str, campaign_id: str
     ) -> AsyncGenerator[mpb.CampaignCounters, None]:

@@ -28,6 +28,10 @@ from gateway.types.campaign import (
 )
 from gateway.types.contact import Contact, get_contact
 from gateway.types.scalars import DATETIME
+from gateway.types.unmatched import (
+    UnmatchedStatusConnection,
+    list_unmatched_statuses,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +53,12 @@ class Query:
     @strawberry.field
     async def contact(self, info: Info, phone: str) -> Contact | None:
         return await get_contact(info.context, phone)
+
+    @strawberry.field
+    async def unmatched_statuses(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> UnmatchedStatusConnection:
+        return await list_unmatched_statuses(info.context, first, after)
 
 
 @strawberry.type(description="Live counters over graphql-transport-ws.")

@@ -10,6 +10,7 @@ import strawberry
 from gateway import cursors
 from gateway.context import Context, Info
 from gateway.errors import NotFoundError
+from gateway.types.cost import CampaignCost
 from gateway.types.counters import Counters, Kpis
 from gateway.types.pagination import PageInfo
 from gateway.types.recipients import (
@@ -19,6 +20,7 @@ from gateway.types.recipients import (
     list_recipients,
 )
 from gateway.types.scalars import time_of
+from gateway.types.standing import BusinessNumber, CampaignWarning
 from xobito.metrics.v1 import metrics_pb2 as mpb
 
 
@@ -41,6 +43,9 @@ class FailureReason:
     title: str
     action: str
     count: int
+    hint: str | None = strawberry.field(
+        description="The campaign warning that explains these failures."
+    )
 
 
 @strawberry.type
@@ -50,6 +55,7 @@ class Campaign:
     status: CampaignStatus
     recipient_total: int
     template_name: str
+    template_language: str | None
     phone_number_id: str
     created_at: datetime | None
     counters: Counters
@@ -62,6 +68,7 @@ class Campaign:
             status=CampaignStatus.of(message.status),
             recipient_total=message.recipient_total,
             template_name=message.template_name,
+            template_language=message.template_language or None,
             phone_number_id=message.phone_number_id,
             created_at=time_of(message, "created_at"),
             counters=Counters.of(message.counters, message.recipient_total),
@@ -87,9 +94,41 @@ class Campaign:
                 title=reason.title,
                 action=reason.action,
                 count=reason.count,
+                hint=reason.hint or None,
             )
             for reason in reasons
         ]
+
+    @strawberry.field
+    async def warnings(self, info: Info) -> list[CampaignWarning]:
+        context = info.context
+        try:
+            warnings = await context.metrics.list_campaign_warnings(
+                context.workspace, self.id
+            )
+        except NotFoundError:
+            return []
+        return [CampaignWarning.of(warning) for warning in warnings]
+
+    @strawberry.field
+    async def business_number(self, info: Info) -> BusinessNumber | None:
+        context = info.context
+        try:
+            number = await context.metrics.get_business_number(
+                context.workspace, self.id
+            )
+        except NotFoundError:
+            return None
+        return BusinessNumber.of(number)
+
+    @strawberry.field
+    async def cost(self, info: Info) -> CampaignCost:
+        context = info.context
+        try:
+            cost = await context.metrics.get_campaign_cost(context.workspace, self.id)
+        except NotFoundError:
+            return CampaignCost(billable=0, by_category=[])
+        return CampaignCost.of(cost)
 
     @strawberry.field
     async def recipients(

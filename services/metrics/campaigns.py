@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from services.metrics import cursors, store
+from services.metrics import accountlog, cursors, store
 from services.metrics.counters import Counters
 from services.metrics.ledger import Conn, Pool, transact
+from services.metrics.search import normalize_phone
 from services.metrics.statuses import Tally
 from services.metrics.store import CampaignRecord
 from xobito.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -98,8 +99,13 @@ class Campaigns:
         self._pool = pool
         self._counters = counters
 
-    async def create(self, wanted: CampaignRecord) -> CampaignView:
-        """Create the campaign, or return it if its id was created before."""
+    async def create(
+        self, wanted: CampaignRecord, display_phone_number: str = ""
+    ) -> CampaignView:
+        """Create the campaign, or return it if its id was created before.
+
+        A display number given is remembered for the campaign's number.
+        """
         for name in ("workspace_id", "name", "phone_number_id", "template_name"):
             if not getattr(wanted, name):
                 raise InvalidArgumentError(f"{name} is required")
@@ -109,6 +115,11 @@ class Campaigns:
             )
         if not wanted.id:
             wanted = replace(wanted, id=new_campaign_id())
+        display = ""
+        if display_phone_number:
+            display = normalize_phone(display_phone_number) or ""
+            if not display:
+                raise InvalidArgumentError("display_phone_number is not a number")
 
         async def work(conn: Conn) -> tuple[CampaignRecord, bool]:
             existing = await store.campaign(conn, wanted.id)
@@ -117,6 +128,10 @@ class Campaigns:
             await _claim(conn, "phone_number", wanted.phone_number_id, wanted)
             if wanted.waba_id:
                 await _claim(conn, "waba", wanted.waba_id, wanted)
+            if display:
+                await accountlog.register_display_number(
+                    conn, wanted.workspace_id, wanted.phone_number_id, display
+                )
             inserted = await store.insert_campaign(conn, wanted)
             created = await store.campaign(conn, wanted.id)
             assert created is not None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from services.metrics.events import AccountEvent, InboundMessage, StatusReport
 from services.metrics.ledger import Conn
@@ -25,11 +26,12 @@ async def insert_statuses(
         """
         INSERT INTO metrics.status_events
             (workspace_id, wamid, status, occurred_at, error_code,
-             error_title, detail, parked)
-        SELECT w, m, s, t, c, ti, d::jsonb, p
+             error_title, detail, parked, phone_number_id)
+        SELECT w, m, s, t, c, ti, d::jsonb, p, n
         FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[],
-                    %s::integer[], %s::text[], %s::text[], %s::boolean[])
-             AS e(w, m, s, t, c, ti, d, p)
+                    %s::integer[], %s::text[], %s::text[], %s::boolean[],
+                    %s::text[])
+             AS e(w, m, s, t, c, ti, d, p, n)
         ON CONFLICT (wamid, status, occurred_at) DO NOTHING
         RETURNING wamid, status, occurred_at
         """,
@@ -42,6 +44,7 @@ async def insert_statuses(
             [report.error_title or None for report in reports],
             [json.dumps(report.detail) for report in reports],
             list(parked),
+            [report.phone_number_id for report in reports],
         ],
     )
     return {
@@ -58,7 +61,8 @@ async def parked_statuses(
         """
         UPDATE metrics.status_events SET parked = false
         WHERE parked AND wamid = ANY(%s::text[]) AND workspace_id = %s
-        RETURNING id, wamid, status, occurred_at, error_code, error_title
+        RETURNING id, wamid, status, occurred_at, error_code, error_title,
+                  phone_number_id, detail
         """,
         [list(wamids), workspace_id],
     )
@@ -71,9 +75,60 @@ async def parked_statuses(
             occurred_at=row["occurred_at"],
             error_code=row["error_code"] or 0,
             error_title=row["error_title"] or "",
+            phone_number_id=row["phone_number_id"],
+            detail=row["detail"],
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedStatus:
+    """A status still waiting for the send that brings its wamid."""
+
+    id: int
+    wamid: str
+    status: str
+    occurred_at: datetime
+    received_at: datetime
+    phone_number_id: str
+
+
+# Parked statuses are kept until their send comes, however long: pruning
+# the very old ones is not done yet.
+async def parked_page(
+    conn: Conn,
+    workspace_id: str,
+    older_than: timedelta,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[ParkedStatus]:
+    """The workspace's statuses parked longer than older_than, oldest first."""
+    after_at, after_id = after or (None, None)
+    cursor = await conn.execute(
+        """
+        SELECT id, wamid, status, occurred_at, received_at, phone_number_id
+        FROM metrics.status_events
+        WHERE parked AND workspace_id = %s AND received_at < now() - %s
+          AND (%s::timestamptz IS NULL OR (received_at, id) > (%s, %s))
+        ORDER BY received_at, id
+        LIMIT %s
+        """,
+        [workspace_id, older_than, after_at, after_at, after_id, limit],
+    )
+    return [ParkedStatus(**row) for row in await cursor.fetchall()]
+
+
+async def parked_count(conn: Conn, workspace_id: str, older_than: timedelta) -> int:
+    cursor = await conn.execute(
+        """
+        SELECT count(*) AS n FROM metrics.status_events
+        WHERE parked AND workspace_id = %s AND received_at < now() - %s
+        """,
+        [workspace_id, older_than],
+    )
+    row = await cursor.fetchone()
+    return int(row["n"]) if row else 0
 
 
 async def insert_messages(

@@ -40,7 +40,10 @@ class StatusReport:
     occurred_at: datetime
     error_code: int = 0
     error_title: str = ""
-    # Pricing, conversation and the like: kept, not interpreted.
+    # The business number Meta sent it for.
+    phone_number_id: str = ""
+    # Pricing, conversation and the like: kept; pricing is counted (see
+    # billing).
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,4 +1,4 @@
-"""Reading a campaign's recipients: the table, and its failure reasons."""
+"""A campaign's recipients: the table, failure reasons, billable messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from services.metrics import cursors, store
+from services.metrics import billing, cursors, store
 from services.metrics.campaigns import in_workspace, page_size
 from services.metrics.ledger import Pool, state_of
 from services.metrics.search import Search
@@ -63,6 +63,16 @@ class FailureReason:
     title: str
     action: str
     count: int
+    # The title of the campaign warning that explains these failures.
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCost:
+    """Billable messages (not money), in all and per pricing category."""
+
+    billable: int
+    by_category: list[tuple[str, int]]
 
 
 class Recipients:
@@ -127,6 +137,13 @@ class Recipients:
                 FailureReason(code, info.category.value, info.title, info.action, count)
             )
         return reasons
+
+    async def cost(self, workspace_id: str, campaign_id: str) -> CampaignCost:
+        """How many of the campaign's messages Meta bills, per category."""
+        async with self._pool.connection() as conn:
+            await in_workspace(conn, workspace_id, campaign_id)
+            counts = await billing.billable_counts(conn, campaign_id)
+        return CampaignCost(sum(count for _, count in counts), counts)
 
 
 def _after(token: str, sort: RecipientSort) -> tuple[object, int] | None:

@@ -18,7 +18,7 @@ from functools import partial
 
 from structlog.contextvars import bind_contextvars
 
-from services.metrics import eventlog, ledger, outbox, store
+from services.metrics import billing, eventlog, ledger, outbox, store
 from services.metrics.changes import RowChanges, apply_report, failure_of
 from services.metrics.counters import Counters
 from services.metrics.events import (
@@ -28,6 +28,7 @@ from services.metrics.events import (
     Outcome,
     PreferenceChange,
     Send,
+    StatusReport,
 )
 from services.metrics.ledger import Conn, Pool, transact
 from services.metrics.outbox import OutboxRow
@@ -164,6 +165,9 @@ class Recorder:
                 changes.fold(
                     by_wamid[report.wamid], partial(apply_report, report=report)
                 )
+            await billing.record(
+                conn, billing.pricings((report, campaign_id) for report in parked)
+            )
             result = SendsResult(recorded, len(parked))
             return result, await changes.write(conn)
 
@@ -204,6 +208,7 @@ class Recorder:
 
             changes = RowChanges(rows.values())
             outcomes = [Outcome.DUPLICATE] * len(batch.statuses)
+            applied: list[tuple[StatusReport, str]] = []
             for report in reports:
                 if report.key not in new_reports:
                     continue
@@ -213,6 +218,8 @@ class Recorder:
                 else:
                     outcomes[first[report.key]] = Outcome.APPLIED
                     changes.fold(recipient_id, partial(apply_report, report=report))
+                    applied.append((report, rows[recipient_id].campaign_id))
+            await billing.record(conn, billing.pricings(applied))
             replies = _apply_messages(changes, batch, targets, new_messages)
             return EventsResult(outcomes, replies), await changes.write(conn)
 

@@ -15,6 +15,8 @@ from services.metrics.ledger import Pool
 from services.metrics.recipients import Recipients
 from services.metrics.recording import Recorder
 from services.metrics.servicer import SERVICE_NAME, MetricsServicer
+from services.metrics.standing import Standing
+from services.metrics.unmatched import Unmatched
 from xobito import cache
 from xobito.database import migrate, open_pool
 from xobito.grpcserver import serve
@@ -35,6 +37,8 @@ async def run(settings: Settings) -> None:
         Recorder(pool, counters, timedelta(hours=settings.reply_window_hours)),
         Recipients(pool),
         counters,
+        Standing(pool),
+        Unmatched(pool, timedelta(seconds=settings.unmatched_after_seconds)),
     )
     relay = asyncio.create_task(counters.run_relay())
 

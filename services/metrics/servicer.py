@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.metrics import events
+from services.metrics.batches import event_batch
 from services.metrics.campaigns import Campaigns, CampaignView, campaign_status
 from services.metrics.counters import Counters
 from services.metrics.events import Outcome
 from services.metrics.recipients import Recipients, RecipientSort, RecipientView
 from services.metrics.recording import Recorder
+from services.metrics.standing import Standing
 from services.metrics.statuses import Status, Tally
 from services.metrics.store import CampaignRecord
+from services.metrics.unmatched import Unmatched
 from xobito import failures
 from xobito.errors import InvalidArgumentError
 from xobito.ingest.v1 import events_pb2
@@ -42,11 +43,15 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         recorder: Recorder,
         recipients: Recipients,
         counters: Counters,
+        standing: Standing,
+        unmatched: Unmatched,
     ) -> None:
         self._campaigns = campaigns
         self._recorder = recorder
         self._recipients = recipients
         self._counters = counters
+        self._standing = standing
+        self._unmatched = unmatched
 
     # -- the campaign sender -----------------------------------------------
 
@@ -60,8 +65,10 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             phone_number_id=request.phone_number_id,
             template_name=request.template_name,
             waba_id=request.waba_id,
+            template_language=request.template_language,
         )
-        return _campaign(await self._campaigns.create(wanted))
+        view = await self._campaigns.create(wanted, request.display_phone_number)
+        return _campaign(view)
 
     async def AddRecipients(
         self, request: pb.AddRecipientsRequest, context: Context
@@ -113,7 +120,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
     async def RecordEvents(
         self, request: pb.RecordEventsRequest, context: Context
     ) -> pb.RecordEventsResponse:
-        result = await self._recorder.record_events(_event_batch(request.batch))
+        result = await self._recorder.record_events(event_batch(request.batch))
         return pb.RecordEventsResponse(
             status_outcomes=[_OUTCOMES[outcome] for outcome in result.outcomes],
             replies=result.replies,
@@ -160,8 +167,11 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
     async def ListFailureReasons(
         self, request: pb.ListFailureReasonsRequest, context: Context
     ) -> pb.ListFailureReasonsResponse:
-        reasons = await self._recipients.failure_reasons(
-            request.workspace_id, request.campaign_id
+        workspace_id, campaign_id = request.workspace_id, request.campaign_id
+        reasons = await self._standing.explain(
+            workspace_id,
+            campaign_id,
+            await self._recipients.failure_reasons(workspace_id, campaign_id),
         )
         return pb.ListFailureReasonsResponse(
             reasons=[
@@ -171,6 +181,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
                     title=reason.title,
                     action=reason.action,
                     count=reason.count,
+                    hint=reason.hint,
                 )
                 for reason in reasons
             ]
@@ -188,6 +199,83 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
                 status=pb.CampaignStatus.ValueType(campaign_status(tally).value),
                 counters=_counters(tally),
             )
+
+    async def ListCampaignWarnings(
+        self, request: pb.ListCampaignWarningsRequest, context: Context
+    ) -> pb.ListCampaignWarningsResponse:
+        warnings = await self._standing.warnings(
+            request.workspace_id, request.campaign_id
+        )
+        return pb.ListCampaignWarningsResponse(
+            warnings=[
+                pb.CampaignWarning(
+                    kind=pb.WarningKind.ValueType(warning.kind.value),
+                    severity=pb.WarningSeverity.ValueType(warning.severity.value),
+                    title=warning.title,
+                    action=warning.action,
+                    since=_timestamp(warning.since),
+                )
+                for warning in warnings
+            ]
+        )
+
+    async def GetBusinessNumber(
+        self, request: pb.GetBusinessNumberRequest, context: Context
+    ) -> pb.BusinessNumber:
+        number = await self._standing.business_number(
+            request.workspace_id, request.campaign_id
+        )
+        return pb.BusinessNumber(
+            phone_number_id=number.phone_number_id,
+            display_phone_number=number.display_phone_number,
+            waba_id=number.waba_id,
+            quality_event=number.quality_event,
+            quality_event_at=_timestamp(number.quality_at),
+            limit_event=number.limit_event,
+            limit_event_at=_timestamp(number.limit_at),
+            current_limit=number.current_limit,
+            old_limit=number.old_limit,
+            max_daily=number.max_daily,
+            restrictions=[
+                events_pb2.AccountRestriction(
+                    type=restriction.type, until=_timestamp(restriction.until)
+                )
+                for restriction in number.restrictions
+            ],
+        )
+
+    async def GetCampaignCost(
+        self, request: pb.GetCampaignCostRequest, context: Context
+    ) -> pb.CampaignCost:
+        cost = await self._recipients.cost(request.workspace_id, request.campaign_id)
+        return pb.CampaignCost(
+            billable=cost.billable,
+            by_category=[
+                pb.BillableCount(category=category, count=count)
+                for category, count in cost.by_category
+            ],
+        )
+
+    async def ListUnmatchedStatuses(
+        self, request: pb.ListUnmatchedStatusesRequest, context: Context
+    ) -> pb.ListUnmatchedStatusesResponse:
+        page = await self._unmatched.page(
+            request.workspace_id, request.page_size, request.page_token
+        )
+        return pb.ListUnmatchedStatusesResponse(
+            statuses=[
+                pb.UnmatchedStatus(
+                    wamid=status.wamid,
+                    status=status.status,
+                    occurred_at=_timestamp(status.occurred_at),
+                    received_at=_timestamp(status.received_at),
+                    phone_number_id=status.phone_number_id,
+                )
+                for status in page.statuses
+            ],
+            next_page_token=page.next_page_token,
+            total_count=page.total_count,
+        )
 
 
 # -- replies -------------------------------------------------------------
@@ -221,6 +309,7 @@ def _campaign(view: CampaignView) -> pb.Campaign:
         phone_number_id=record.phone_number_id,
         waba_id=record.waba_id,
         template_name=record.template_name,
+        template_language=record.template_language,
         status=pb.CampaignStatus.ValueType(view.status.value),
         created_at=_timestamp(record.created_at),
         recipient_total=view.tally.recipient_total,
@@ -263,25 +352,9 @@ def _recipient(view: RecipientView) -> pb.RecipientRow:
 
 # -- requests ------------------------------------------------------------
 
-_ContactEvent = (
-    events_pb2.StatusEvent | events_pb2.InboundMessage | events_pb2.UserPreference
-)
-_AccountEvent = (
-    events_pb2.TemplateStatusUpdate
-    | events_pb2.PhoneQualityUpdate
-    | events_pb2.AccountUpdate
-    | events_pb2.ChangeError
-)
-
 
 def _time(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
-
-
-def _required_time(event: _ContactEvent, what: str) -> datetime:
-    if not event.HasField("occurred_at"):
-        raise InvalidArgumentError(f"{what} has no occurred_at")
-    return _time(event.occurred_at)
 
 
 def _status_filter(value: int) -> Status | None:
@@ -301,77 +374,3 @@ def _sort(value: int) -> RecipientSort:
         return RecipientSort[name.removeprefix("RECIPIENT_SORT_")]
     except (KeyError, ValueError):
         raise InvalidArgumentError(f"unknown sort {value}") from None
-
-
-def _status_report(event: events_pb2.StatusEvent, index: int) -> events.StatusReport:
-    detail: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("recipient_type", event.recipient_type),
-            ("pricing_category", event.pricing_category),
-            ("pricing_model", event.pricing_model),
-            ("conversation_id", event.conversation_id),
-            ("biz_opaque_callback_data", event.biz_opaque_callback_data),
-            ("error_message", event.error.message),
-            ("error_details", event.error.details),
-        )
-        if value
-    }
-    if event.HasField("billable"):
-        detail["billable"] = event.billable
-    return events.StatusReport(
-        workspace_id=event.workspace_id,
-        wamid=event.wamid,
-        status=event.status,
-        occurred_at=_required_time(event, f"statuses[{index}]"),
-        error_code=event.error.code,
-        error_title=event.error.title,
-        detail=detail,
-    )
-
-
-def _account_event(kind: str, event: _AccountEvent) -> events.AccountEvent:
-    payload = MessageToDict(event, preserving_proto_field_name=True)
-    payload.pop("workspace_id", None)
-    return events.AccountEvent(
-        workspace_id=event.workspace_id,
-        kind=kind,
-        occurred_at=_time(event.occurred_at),
-        payload=payload,
-        waba_id=getattr(event, "waba_id", ""),
-        phone_number_id=getattr(event, "phone_number_id", ""),
-    )
-
-
-def _event_batch(batch: events_pb2.EventBatch) -> events.EventBatch:
-    account_events = [
-        *(_account_event("template_status", e) for e in batch.template_updates),
-        *(_account_event("phone_quality", e) for e in batch.quality_updates),
-        *(_account_event("account_update", e) for e in batch.account_updates),
-        *(_account_event("error", e) for e in batch.errors),
-    ]
-    return events.EventBatch(
-        statuses=[_status_report(e, i) for i, e in enumerate(batch.statuses)],
-        messages=[
-            events.InboundMessage(
-                workspace_id=m.workspace_id,
-                wamid=m.wamid,
-                phone=m.sender,
-                occurred_at=_required_time(m, f"messages[{i}]"),
-                type=m.type,
-                context_wamid=m.context_wamid,
-                opt_out=m.opt_out,
-            )
-            for i, m in enumerate(batch.messages)
-        ],
-        preferences=[
-            events.PreferenceChange(
-                workspace_id=p.workspace_id,
-                phone=p.wa_id,
-                occurred_at=_required_time(p, f"user_preferences[{i}]"),
-                opted_out=p.opted_out,
-            )
-            for i, p in enumerate(batch.user_preferences)
-        ],
-        account_events=account_events,
-    )

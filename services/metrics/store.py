@@ -25,11 +25,12 @@ class CampaignRecord:
     template_name: str
     waba_id: str = ""
     created_at: datetime | None = None
+    template_language: str = ""
 
 
 _CAMPAIGN_COLUMNS = """
     id, workspace_id, name, phone_number_id, template_name, waba_id,
-    created_at
+    created_at, template_language
 """
 
 
@@ -42,8 +43,9 @@ async def insert_campaign(conn: Conn, campaign: CampaignRecord) -> bool:
     cursor = await conn.execute(
         """
         INSERT INTO metrics.campaigns
-            (id, workspace_id, name, phone_number_id, template_name, waba_id)
-        VALUES (%s, %s, %s, %s, %s, %s)
+            (id, workspace_id, name, phone_number_id, template_name, waba_id,
+             template_language)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (id) DO NOTHING
         """,
         [
@@ -53,6 +55,7 @@ async def insert_campaign(conn: Conn, campaign: CampaignRecord) -> bool:
             campaign.phone_number_id,
             campaign.template_name,
             campaign.waba_id,
+            campaign.template_language,
         ],
     )
     return cursor.rowcount == 1
@@ -252,7 +255,12 @@ async def timelines(
         """
         SELECT wamid, status, occurred_at FROM metrics.status_events
         WHERE wamid = ANY(%s::text[]) AND workspace_id = %s AND NOT parked
-        ORDER BY occurred_at, id
+        -- Statuses of the same second by rank, not by arrival: Meta
+        -- often stamps sent and delivered alike.
+        ORDER BY occurred_at,
+                 array_position(ARRAY['sent', 'failed', 'delivered', 'read',
+                                      'played'], lower(status)) NULLS LAST,
+                 status, id
         """,
         [list(wamids), workspace_id],
     )

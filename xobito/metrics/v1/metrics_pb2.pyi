@@ -126,6 +126,56 @@ STATUS_OUTCOME_UNMATCHED: StatusOutcome.ValueType  # 3
 """No send with this wamid yet: kept, and applied when the send arrives."""
 Global___StatusOutcome: _TypeAlias = StatusOutcome  # noqa: Y015
 
+class _WarningKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WarningKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WarningKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WARNING_KIND_UNSPECIFIED: _WarningKind.ValueType  # 0
+    WARNING_KIND_TEMPLATE_STATUS: _WarningKind.ValueType  # 1
+    """The template was paused, disabled, rejected, flagged, ..."""
+    WARNING_KIND_QUALITY_RATING: _WarningKind.ValueType  # 2
+    """The business number's quality rating dropped."""
+    WARNING_KIND_MESSAGING_LIMIT: _WarningKind.ValueType  # 3
+    """The number's messaging limit was lowered or reached."""
+    WARNING_KIND_ACCOUNT_RESTRICTION: _WarningKind.ValueType  # 4
+    """Meta restricted the business account."""
+
+class WarningKind(_WarningKind, metaclass=_WarningKindEnumTypeWrapper): ...
+
+WARNING_KIND_UNSPECIFIED: WarningKind.ValueType  # 0
+WARNING_KIND_TEMPLATE_STATUS: WarningKind.ValueType  # 1
+"""The template was paused, disabled, rejected, flagged, ..."""
+WARNING_KIND_QUALITY_RATING: WarningKind.ValueType  # 2
+"""The business number's quality rating dropped."""
+WARNING_KIND_MESSAGING_LIMIT: WarningKind.ValueType  # 3
+"""The number's messaging limit was lowered or reached."""
+WARNING_KIND_ACCOUNT_RESTRICTION: WarningKind.ValueType  # 4
+"""Meta restricted the business account."""
+Global___WarningKind: _TypeAlias = WarningKind  # noqa: Y015
+
+class _WarningSeverity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WarningSeverityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WarningSeverity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WARNING_SEVERITY_UNSPECIFIED: _WarningSeverity.ValueType  # 0
+    WARNING_SEVERITY_WARNING: _WarningSeverity.ValueType  # 1
+    """Sends go on, at a risk or more slowly."""
+    WARNING_SEVERITY_BLOCKING: _WarningSeverity.ValueType  # 2
+    """Sends fail until it is resolved."""
+
+class WarningSeverity(_WarningSeverity, metaclass=_WarningSeverityEnumTypeWrapper): ...
+
+WARNING_SEVERITY_UNSPECIFIED: WarningSeverity.ValueType  # 0
+WARNING_SEVERITY_WARNING: WarningSeverity.ValueType  # 1
+"""Sends go on, at a risk or more slowly."""
+WARNING_SEVERITY_BLOCKING: WarningSeverity.ValueType  # 2
+"""Sends fail until it is resolved."""
+Global___WarningSeverity: _TypeAlias = WarningSeverity  # noqa: Y015
+
 @_typing.final
 class Counters(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -174,6 +224,7 @@ class Campaign(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     RECIPIENT_TOTAL_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
+    TEMPLATE_LANGUAGE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     workspace_id: _builtins.str
     name: _builtins.str
@@ -182,6 +233,8 @@ class Campaign(_message.Message):
     template_name: _builtins.str
     status: Global___CampaignStatus.ValueType
     recipient_total: _builtins.int
+    template_language: _builtins.str
+    """The template's language (en_US); empty when the sender did not say."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -199,10 +252,11 @@ class Campaign(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         recipient_total: _builtins.int = ...,
         counters: Global___Counters | None = ...,
+        template_language: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "created_at", b"created_at", "id", b"id", "name", b"name", "phone_number_id", b"phone_number_id", "recipient_total", b"recipient_total", "status", b"status", "template_name", b"template_name", "waba_id", b"waba_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "created_at", b"created_at", "id", b"id", "name", b"name", "phone_number_id", b"phone_number_id", "recipient_total", b"recipient_total", "status", b"status", "template_language", b"template_language", "template_name", b"template_name", "waba_id", b"waba_id", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -218,6 +272,8 @@ class CreateCampaignRequest(_message.Message):
     TEMPLATE_NAME_FIELD_NUMBER: _builtins.int
     WABA_ID_FIELD_NUMBER: _builtins.int
     CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_LANGUAGE_FIELD_NUMBER: _builtins.int
+    DISPLAY_PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     workspace_id: _builtins.str
     name: _builtins.str
     phone_number_id: _builtins.str
@@ -228,6 +284,12 @@ class CreateCampaignRequest(_message.Message):
     """The sender's own id for the campaign. When set, creating it again
     returns the existing campaign instead of a new one.
     """
+    template_language: _builtins.str
+    """May be empty: warnings then cover every language of the template."""
+    display_phone_number: _builtins.str
+    """The business number as people see it (16505559999). May be empty;
+    quality updates name a number by it alone.
+    """
     def __init__(
         self,
         *,
@@ -237,10 +299,12 @@ class CreateCampaignRequest(_message.Message):
         template_name: _builtins.str = ...,
         waba_id: _builtins.str = ...,
         campaign_id: _builtins.str = ...,
+        template_language: _builtins.str = ...,
+        display_phone_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "name", b"name", "phone_number_id", b"phone_number_id", "template_name", b"template_name", "waba_id", b"waba_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "display_phone_number", b"display_phone_number", "name", b"name", "phone_number_id", b"phone_number_id", "template_language", b"template_language", "template_name", b"template_name", "waba_id", b"waba_id", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -800,11 +864,14 @@ class FailureReason(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     ACTION_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
+    HINT_FIELD_NUMBER: _builtins.int
     code: _builtins.int
     category: _builtins.str
     title: _builtins.str
     action: _builtins.str
     count: _builtins.int
+    hint: _builtins.str
+    """Set when one of the campaign's warnings explains these failures."""
     def __init__(
         self,
         *,
@@ -813,10 +880,11 @@ class FailureReason(_message.Message):
         title: _builtins.str = ...,
         action: _builtins.str = ...,
         count: _builtins.int = ...,
+        hint: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "category", b"category", "code", b"code", "count", b"count", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "category", b"category", "code", b"code", "count", b"count", "hint", b"hint", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -892,3 +960,322 @@ class CampaignCounters(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CampaignCounters: _TypeAlias = CampaignCounters  # noqa: Y015
+
+@_typing.final
+class ListCampaignWarningsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignWarningsRequest: _TypeAlias = ListCampaignWarningsRequest  # noqa: Y015
+
+@_typing.final
+class CampaignWarning(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    kind: Global___WarningKind.ValueType
+    severity: Global___WarningSeverity.ValueType
+    title: _builtins.str
+    action: _builtins.str
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """When Meta raised what the warning is about."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___WarningKind.ValueType = ...,
+        severity: Global___WarningSeverity.ValueType = ...,
+        title: _builtins.str = ...,
+        action: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "kind", b"kind", "severity", b"severity", "since", b"since", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignWarning: _TypeAlias = CampaignWarning  # noqa: Y015
+
+@_typing.final
+class ListCampaignWarningsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignWarning]:
+        """The most severe first."""
+
+    def __init__(
+        self,
+        *,
+        warnings: _abc.Iterable[Global___CampaignWarning] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCampaignWarningsResponse: _TypeAlias = ListCampaignWarningsResponse  # noqa: Y015
+
+@_typing.final
+class GetBusinessNumberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBusinessNumberRequest: _TypeAlias = GetBusinessNumberRequest  # noqa: Y015
+
+@_typing.final
+class BusinessNumber(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_NUMBER_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    WABA_ID_FIELD_NUMBER: _builtins.int
+    QUALITY_EVENT_FIELD_NUMBER: _builtins.int
+    QUALITY_EVENT_AT_FIELD_NUMBER: _builtins.int
+    LIMIT_EVENT_FIELD_NUMBER: _builtins.int
+    LIMIT_EVENT_AT_FIELD_NUMBER: _builtins.int
+    CURRENT_LIMIT_FIELD_NUMBER: _builtins.int
+    OLD_LIMIT_FIELD_NUMBER: _builtins.int
+    MAX_DAILY_FIELD_NUMBER: _builtins.int
+    RESTRICTIONS_FIELD_NUMBER: _builtins.int
+    phone_number_id: _builtins.str
+    display_phone_number: _builtins.str
+    """Empty when not known (see services/metrics/standing.py)."""
+    waba_id: _builtins.str
+    quality_event: _builtins.str
+    """Meta's latest quality event for the number (FLAGGED, UNFLAGGED);
+    empty when none came.
+    """
+    limit_event: _builtins.str
+    """Meta's latest messaging limit event (DOWNGRADE, UPGRADE, ...)."""
+    current_limit: _builtins.str
+    """The messaging tier: TIER_2K, TIER_10K, ...; empty when unknown."""
+    old_limit: _builtins.str
+    max_daily: _builtins.int
+    """People the number may start conversations with per 24 hours; 0 when
+    unknown.
+    """
+    @_builtins.property
+    def quality_event_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def limit_event_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def restrictions(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.AccountRestriction]:
+        """Restrictions on the business account in force now."""
+
+    def __init__(
+        self,
+        *,
+        phone_number_id: _builtins.str = ...,
+        display_phone_number: _builtins.str = ...,
+        waba_id: _builtins.str = ...,
+        quality_event: _builtins.str = ...,
+        quality_event_at: _timestamp_pb2.Timestamp | None = ...,
+        limit_event: _builtins.str = ...,
+        limit_event_at: _timestamp_pb2.Timestamp | None = ...,
+        current_limit: _builtins.str = ...,
+        old_limit: _builtins.str = ...,
+        max_daily: _builtins.int = ...,
+        restrictions: _abc.Iterable[_events_pb2.AccountRestriction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limit_event_at", b"limit_event_at", "quality_event_at", b"quality_event_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_limit", b"current_limit", "display_phone_number", b"display_phone_number", "limit_event", b"limit_event", "limit_event_at", b"limit_event_at", "max_daily", b"max_daily", "old_limit", b"old_limit", "phone_number_id", b"phone_number_id", "quality_event", b"quality_event", "quality_event_at", b"quality_event_at", "restrictions", b"restrictions", "waba_id", b"waba_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BusinessNumber: _TypeAlias = BusinessNumber  # noqa: Y015
+
+@_typing.final
+class GetCampaignCostRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignCostRequest: _TypeAlias = GetCampaignCostRequest  # noqa: Y015
+
+@_typing.final
+class BillableCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    category: _builtins.str
+    """Meta's pricing category: marketing, utility, authentication, ..."""
+    count: _builtins.int
+    """Billable messages, each counted once however many statuses said so."""
+    def __init__(
+        self,
+        *,
+        category: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "count", b"count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BillableCount: _TypeAlias = BillableCount  # noqa: Y015
+
+@_typing.final
+class CampaignCost(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BILLABLE_FIELD_NUMBER: _builtins.int
+    BY_CATEGORY_FIELD_NUMBER: _builtins.int
+    billable: _builtins.int
+    @_builtins.property
+    def by_category(self) -> _containers.RepeatedCompositeFieldContainer[Global___BillableCount]:
+        """The most frequent category first."""
+
+    def __init__(
+        self,
+        *,
+        billable: _builtins.int = ...,
+        by_category: _abc.Iterable[Global___BillableCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billable", b"billable", "by_category", b"by_category"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignCost: _TypeAlias = CampaignCost  # noqa: Y015
+
+@_typing.final
+class ListUnmatchedStatusesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUnmatchedStatusesRequest: _TypeAlias = ListUnmatchedStatusesRequest  # noqa: Y015
+
+@_typing.final
+class UnmatchedStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WAMID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_ID_FIELD_NUMBER: _builtins.int
+    wamid: _builtins.str
+    status: _builtins.str
+    """Meta's raw value: sent, delivered, read, failed, ..."""
+    phone_number_id: _builtins.str
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        wamid: _builtins.str = ...,
+        status: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        phone_number_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at", "received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at", "phone_number_id", b"phone_number_id", "received_at", b"received_at", "status", b"status", "wamid", b"wamid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmatchedStatus: _TypeAlias = UnmatchedStatus  # noqa: Y015
+
+@_typing.final
+class ListUnmatchedStatusesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_COUNT_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    total_count: _builtins.int
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnmatchedStatus]: ...
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___UnmatchedStatus] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "statuses", b"statuses", "total_count", b"total_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUnmatchedStatusesResponse: _TypeAlias = ListUnmatchedStatusesResponse  # noqa: Y015

@@ -84,6 +84,26 @@ class MetricsServiceStub:
                 request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchCountersRequest.SerializeToString,
                 response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignCounters.FromString,
                 _registered_method=True)
+        self.ListCampaignWarnings = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/ListCampaignWarnings',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListCampaignWarningsRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListCampaignWarningsResponse.FromString,
+                _registered_method=True)
+        self.GetBusinessNumber = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/GetBusinessNumber',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetBusinessNumberRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.BusinessNumber.FromString,
+                _registered_method=True)
+        self.GetCampaignCost = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/GetCampaignCost',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignCostRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignCost.FromString,
+                _registered_method=True)
+        self.ListUnmatchedStatuses = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/ListUnmatchedStatuses',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesResponse.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -153,6 +173,36 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCampaignWarnings(self, request, context):
+        """What Meta said about the campaign's template, number and account,
+        in plain words.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBusinessNumber(self, request, context):
+        """The business number the campaign sends from: quality, limit,
+        restrictions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignCost(self, request, context):
+        """How many of the campaign's messages Meta bills, per category.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUnmatchedStatuses(self, request, context):
+        """Statuses whose wamid no send has brought for a while, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +255,26 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.WatchCounters,
                     request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchCountersRequest.FromString,
                     response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignCounters.SerializeToString,
+            ),
+            'ListCampaignWarnings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignWarnings,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListCampaignWarningsRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListCampaignWarningsResponse.SerializeToString,
+            ),
+            'GetBusinessNumber': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBusinessNumber,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetBusinessNumberRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.BusinessNumber.SerializeToString,
+            ),
+            'GetCampaignCost': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignCost,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignCostRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignCost.SerializeToString,
+            ),
+            'ListUnmatchedStatuses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUnmatchedStatuses,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -477,6 +547,114 @@ class MetricsService:
             '/xobito.metrics.v1.MetricsService/WatchCounters',
             xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchCountersRequest.SerializeToString,
             xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignCounters.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignWarnings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/ListCampaignWarnings',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListCampaignWarningsRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListCampaignWarningsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBusinessNumber(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/GetBusinessNumber',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetBusinessNumberRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.BusinessNumber.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignCost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/GetCampaignCost',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignCostRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignCost.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUnmatchedStatuses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/ListUnmatchedStatuses',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,18 @@ class MetricsServiceStub:
     ListFailureReasons: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListFailureReasonsRequest, _metrics_pb2.ListFailureReasonsResponse]
     WatchCounters: _grpc.UnaryStreamMultiCallable[_metrics_pb2.WatchCountersRequest, _metrics_pb2.CampaignCounters]
     """The campaign's counters now, then again each time they change."""
+    ListCampaignWarnings: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListCampaignWarningsRequest, _metrics_pb2.ListCampaignWarningsResponse]
+    """What Meta said about the campaign's template, number and account,
+    in plain words.
+    """
+    GetBusinessNumber: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.GetBusinessNumberRequest, _metrics_pb2.BusinessNumber]
+    """The business number the campaign sends from: quality, limit,
+    restrictions.
+    """
+    GetCampaignCost: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.GetCampaignCostRequest, _metrics_pb2.CampaignCost]
+    """How many of the campaign's messages Meta bills, per category."""
+    ListUnmatchedStatuses: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListUnmatchedStatusesRequest, _metrics_pb2.ListUnmatchedStatusesResponse]
+    """Statuses whose wamid no send has brought for a while, oldest first."""
 
 @_typing.type_check_only
 class MetricsServiceAsyncStub(MetricsServiceStub):
@@ -65,6 +77,18 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
     ListFailureReasons: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListFailureReasonsRequest, _metrics_pb2.ListFailureReasonsResponse]  # type: ignore[assignment]
     WatchCounters: _aio.UnaryStreamMultiCallable[_metrics_pb2.WatchCountersRequest, _metrics_pb2.CampaignCounters]  # type: ignore[assignment]
     """The campaign's counters now, then again each time they change."""
+    ListCampaignWarnings: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListCampaignWarningsRequest, _metrics_pb2.ListCampaignWarningsResponse]  # type: ignore[assignment]
+    """What Meta said about the campaign's template, number and account,
+    in plain words.
+    """
+    GetBusinessNumber: _aio.UnaryUnaryMultiCallable[_metrics_pb2.GetBusinessNumberRequest, _metrics_pb2.BusinessNumber]  # type: ignore[assignment]
+    """The business number the campaign sends from: quality, limit,
+    restrictions.
+    """
+    GetCampaignCost: _aio.UnaryUnaryMultiCallable[_metrics_pb2.GetCampaignCostRequest, _metrics_pb2.CampaignCost]  # type: ignore[assignment]
+    """How many of the campaign's messages Meta bills, per category."""
+    ListUnmatchedStatuses: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListUnmatchedStatusesRequest, _metrics_pb2.ListUnmatchedStatusesResponse]  # type: ignore[assignment]
+    """Statuses whose wamid no send has brought for a while, oldest first."""
 
 class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -140,5 +164,41 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_metrics_pb2.CampaignCounters], _abc.AsyncIterator[_metrics_pb2.CampaignCounters]]:
         """The campaign's counters now, then again each time they change."""
+
+    @_abc_1.abstractmethod
+    def ListCampaignWarnings(
+        self,
+        request: _metrics_pb2.ListCampaignWarningsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.ListCampaignWarningsResponse, _abc.Awaitable[_metrics_pb2.ListCampaignWarningsResponse]]:
+        """What Meta said about the campaign's template, number and account,
+        in plain words.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBusinessNumber(
+        self,
+        request: _metrics_pb2.GetBusinessNumberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.BusinessNumber, _abc.Awaitable[_metrics_pb2.BusinessNumber]]:
+        """The business number the campaign sends from: quality, limit,
+        restrictions.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCampaignCost(
+        self,
+        request: _metrics_pb2.GetCampaignCostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.CampaignCost, _abc.Awaitable[_metrics_pb2.CampaignCost]]:
+        """How many of the campaign's messages Meta bills, per category."""
+
+    @_abc_1.abstractmethod
+    def ListUnmatchedStatuses(
+        self,
+        request: _metrics_pb2.ListUnmatchedStatusesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.ListUnmatchedStatusesResponse, _abc.Awaitable[_metrics_pb2.ListUnmatchedStatusesResponse]]:
+        """Statuses whose wamid no send has brought for a while, oldest first."""
 
 def add_MetricsServiceServicer_to_server(servicer: MetricsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
