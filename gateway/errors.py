@@ -37,9 +37,13 @@ class UpstreamError(GatewayError):
 def is_masked(error: GraphQLError) -> bool:
     """Hide errors raised by code that wasn't written for clients.
 
-    Validation errors carry no original error and stay readable.
+    Errors about the request itself (syntax, validation, variables that
+    do not fit their types) come before any resolver runs, have no path,
+    and stay readable.
     """
     original = error.original_error
-    if original is None:
+    if original is None or error.path is None:
+        return False
+    if isinstance(original, GraphQLError):
         return False
     return not (isinstance(original, GatewayError) and original.public)

@@ -36,6 +36,10 @@ _UNAVAILABLE = (psycopg.OperationalError, redis.exceptions.ConnectionError)
 def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, ServiceError):
         return exc.code, str(exc)
+    if isinstance(exc, psycopg.DataError):
+        # PostgreSQL refused a value of the request (a NUL in a text, a
+        # number out of range); its message may quote the value.
+        return grpc.StatusCode.INVALID_ARGUMENT, "a value of the request is invalid"
     if isinstance(exc, _UNAVAILABLE):
         return grpc.StatusCode.UNAVAILABLE, "a store is unavailable"
     return grpc.StatusCode.INTERNAL, "internal error"

@@ -90,7 +90,7 @@ async def in_workspace(
     if workspace_id and campaign_id:
         found = await store.campaign(conn, campaign_id, workspace_id)
     if found is None:
-        raise NotFoundError(f"no campaign {campaign_id!r}")
+        raise NotFoundError("no such campaign")
     return found
 
 

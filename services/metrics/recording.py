@@ -325,7 +325,7 @@ async def _campaign(conn: Conn, campaign_id: str) -> store.CampaignRecord:
         raise InvalidArgumentError("campaign_id is required")
     found = await store.campaign(conn, campaign_id)
     if found is None:
-        raise NotFoundError(f"no campaign {campaign_id!r}")
+        raise NotFoundError("no such campaign")
     return found
 
 

@@ -354,7 +354,10 @@ def _recipient(view: RecipientView) -> pb.RecipientRow:
 
 
 def _time(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except ValueError:
+        raise InvalidArgumentError("a timestamp is out of range") from None
 
 
 def _status_filter(value: int) -> Status | None:

@@ -320,3 +320,30 @@ def test_campaigns_lists_the_keys_workspace_only(
         "cmp_listed_a",
         "cmp_listed_b",
     ]
+
+
+def test_a_variable_that_does_not_fit_its_type_is_explained(
+    gateway: Stack, keys: Keys
+) -> None:
+    query = "query ($first: Int) { campaigns(first: $first) { totalCount } }"
+
+    answer = ask(gateway, keys.one, query, first=2**31)
+
+    message = answer["errors"][0]["message"]
+    assert "Unexpected error" not in message
+    assert "$first" in message
+
+
+def test_an_unknown_enum_value_in_a_variable_is_explained(
+    gateway: Stack, keys: Keys
+) -> None:
+    query = (
+        "query ($id: ID!, $s: RecipientStatus) { campaign(id: $id)"
+        " { recipients(status: $s) { totalCount } } }"
+    )
+
+    answer = ask(gateway, keys.one, query, id="cmp_x", s="EXPLODED")
+
+    message = answer["errors"][0]["message"]
+    assert "Unexpected error" not in message
+    assert "EXPLODED" in message

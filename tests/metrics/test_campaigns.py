@@ -132,3 +132,41 @@ def test_status_follows_the_sends(metrics: Metrics) -> None:
         pb.CAMPAIGN_STATUS_SENDING,
         pb.CAMPAIGN_STATUS_COMPLETED,
     )
+
+
+def test_a_name_postgresql_cannot_store_is_an_invalid_argument(
+    metrics: Metrics,
+) -> None:
+    request = pb.CreateCampaignRequest(
+        workspace_id=WORKSPACE,
+        name="a\x00b",
+        phone_number_id=NUMBER,
+        template_name="t",
+    )
+
+    code = _code(lambda: metrics.stub.CreateCampaign(request))
+
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_send_time_out_of_range_is_an_invalid_argument(metrics: Metrics) -> None:
+    campaign = metrics.create()
+    metrics.add(campaign.id, "15550001111")
+    send = pb.Send(phone="15550001111", wamid="wamid.far")
+    send.sent_at.seconds = 10**12
+
+    code = _code(
+        lambda: metrics.stub.RecordSends(
+            pb.RecordSendsRequest(campaign_id=campaign.id, sends=[send])
+        )
+    )
+
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_enormous_unknown_campaign_id_is_not_found(metrics: Metrics) -> None:
+    request = pb.GetCampaignRequest(workspace_id=WORKSPACE, campaign_id="x" * 20000)
+
+    code = _code(lambda: metrics.stub.GetCampaign(request))
+
+    assert code is grpc.StatusCode.NOT_FOUND
