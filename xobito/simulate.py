@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import base64
 import random
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +113,8 @@ class Plan:
 
 def plan_campaign(recipients: list[tuple[str, str]], rng: random.Random) -> Plan:
     plan = Plan(recipients)
+    # The campaign went out an hour ago, so that its statuses and replies,
+    # spread over the hour since, all lie in the past.
     start = int(time.time()) - 3600
     for index, (phone, _name) in enumerate(recipients):
         sent_at = start + index // 50
@@ -277,9 +281,16 @@ class Target:
 
 
 async def simulate(
-    target: Target, recipients: int, seed: int, duration: float
+    target: Target,
+    recipients: int,
+    seed: int,
+    duration: float,
+    announce: Callable[[str], None] = lambda campaign_id: None,
 ) -> tuple[str, Counter[str], dict[str, int], int]:
-    """Play a campaign; return its id, the truth, the API's counters, retries."""
+    """Play a campaign; return its id, the truth, the API's counters, retries.
+
+    announce is called with the campaign's id as soon as it exists.
+    """
     rng = random.Random(seed)
     people = make_recipients(recipients, rng)
 
@@ -300,6 +311,7 @@ async def simulate(
             ),
             timeout=10,
         )
+        announce(campaign.id)
         verdicts = await contacts.FilterSendable(
             contacts_pb2.FilterSendableRequest(
                 workspace_id=target.workspace, phones=[p for p, _ in people]
@@ -380,11 +392,26 @@ def main(args: argparse.Namespace) -> int:
         f"over {args.duration:g} s…",
         flush=True,
     )
-    campaign_id, truth, reported, retries = asyncio.run(
-        simulate(target, args.recipients, seed, args.duration)
-    )
 
-    print(f"\nCampaign {campaign_id}  (webhooks retried after a non-200: {retries})")
+    def announce(campaign_id: str) -> None:
+        print(f"Campaign {campaign_id}: watch it live with the subscription")
+        print(f'  campaignCounters(campaignId: "{campaign_id}")', flush=True)
+
+    try:
+        _, truth, reported, retries = asyncio.run(
+            simulate(target, args.recipients, seed, args.duration, announce)
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+            raise
+        print(
+            f"xobito: metrics does not answer at {target.metrics};"
+            " is `make run` running?",
+            file=sys.stderr,
+        )
+        return 1
+
+    print(f"\nWebhooks retried after a non-200 answer: {retries}")
     print(f"  {'counter':<10} {'truth':>8} {'API':>8}")
     for name in COUNTERS:
         mark = "" if truth[name] == reported[name] else "   <- differs"
