@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
 import psycopg
 
-from xobito import devenv
+from xobito import devenv, logs
+from xobito.errors import NotFoundError
 from xobito.settings import SettingsError
 
 
@@ -63,6 +65,34 @@ def _simulate(args: argparse.Namespace) -> int:
     return simulate(args)
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    from services.metrics.reconciliation import reconcile
+
+    settings = devenv.settings()
+    settings.require("database_url", "redis_url")
+    # What was repaired is this command's output; the service's own log
+    # lines about it would only repeat it.
+    logs.configure("ERROR", settings.log_format)
+    try:
+        found = asyncio.run(
+            reconcile(settings.database_url, settings.redis_url, args.campaign)
+        )
+    except NotFoundError as exc:
+        print(f"xobito: {exc}", file=sys.stderr)
+        return 1
+
+    for campaign in found:
+        if not campaign.fields:
+            print(f"{campaign.campaign_id}: no drift")
+            continue
+        print(f"{campaign.campaign_id}: drift fixed (field: redis -> rows)")
+        for drift in campaign.fields:
+            print(f"  {drift.field}: {drift.stored} -> {drift.counted}")
+    repaired = sum(1 for campaign in found if campaign.fields)
+    print(f"{len(found)} campaign(s) checked, {repaired} repaired")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="xobito", description="WhatsApp campaign insights."
@@ -98,6 +128,15 @@ def parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--workspace", default="dev")
     simulate.set_defaults(handler=_simulate)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="rebuild counters from the recipient rows and report any drift",
+    )
+    reconcile.add_argument(
+        "campaign", nargs="?", help="a campaign id (default: every campaign)"
+    )
+    reconcile.set_defaults(handler=_reconcile)
     return top
 
 
