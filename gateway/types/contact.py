@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import strawberry
@@ -12,16 +11,8 @@ from gateway.context import Context, Info
 from gateway.errors import NotFoundError
 from gateway.types.pagination import PageInfo
 from gateway.types.scalars import time_of
+from xobito import phones
 from xobito.contacts.v1 import contacts_pb2 as cpb
-
-# What people write around the digits of a number: +1 (650) 555-1234.
-_DECORATION = re.compile(r"[\s+\-().]")
-
-
-def normalize_phone(phone: str) -> str | None:
-    """E.164 digits without `+`, or None when it can't be a number."""
-    digits = _DECORATION.sub("", phone)
-    return digits if digits.isdigit() and digits.isascii() else None
 
 
 @strawberry.type(description="An inbound message or a change of the contact's flags.")
@@ -131,7 +122,7 @@ class Contact:
 
 async def get_contact(context: Context, phone: str) -> Contact | None:
     """The contact, or None when the workspace has never seen the number."""
-    digits = normalize_phone(phone)
+    digits = phones.normalize(phone)
     if digits is None:
         return None
     try:

@@ -19,7 +19,6 @@ webhook cannot undo a newer decision.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,7 +73,6 @@ INACTIVE = "inactive"
 _BUTTON_TYPES = frozenset({"button", "interactive"})
 _DELIVERED_STATUSES = frozenset({"delivered", "read", "played"})
 _KEYWORD_REASONS = frozenset({Reason.STOP_KEYWORD, Reason.STOP_BUTTON})
-_PHONE_NOISE = re.compile(r"[\s+\-()\[\].]")
 
 
 @dataclass(frozen=True)
@@ -146,11 +144,6 @@ class Decision:
     inactive: Flag
     failure_streak: int
     changes: list[FlagChange]
-
-
-def normalize_phone(phone: str) -> str:
-    """Meta's form of a number: "+1 (650) 555-1234" is "16505551234"."""
-    return _PHONE_NOISE.sub("", phone)
 
 
 def blocking_reason(opted_out: bool, inactive: bool) -> str:

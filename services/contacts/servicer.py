@@ -13,6 +13,7 @@ from services.contacts import history, rules
 from services.contacts.history import HistoryItem, InboundMessage
 from services.contacts.rules import Contact, ContactSignal, SendOutcome
 from services.contacts.store import ContactEvents, ContactStore
+from xobito import phones
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.errors import InvalidArgumentError, NotFoundError
 from xobito.ingest.v1 import events_pb2
@@ -32,19 +33,17 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         self, request: contacts_pb2.FilterSendableRequest, context: Context
     ) -> contacts_pb2.FilterSendableResponse:
         _require(workspace_id=request.workspace_id)
-        phones = [rules.normalize_phone(phone) for phone in request.phones]
+        numbers = [phones.normalize(phone) for phone in request.phones]
 
-        blocked = await self._store.blocked(request.workspace_id, phones)
+        blocked = await self._store.blocked(
+            request.workspace_id, [n for n in numbers if n is not None]
+        )
 
         # Each result names the phone as the caller wrote it.
         return contacts_pb2.FilterSendableResponse(
             results=[
-                contacts_pb2.Sendability(
-                    phone=asked,
-                    sendable=phone not in blocked,
-                    reason=blocked.get(phone, ""),
-                )
-                for asked, phone in zip(request.phones, phones, strict=True)
+                _sendability(asked, number, blocked)
+                for asked, number in zip(request.phones, numbers, strict=True)
             ]
         )
 
@@ -69,9 +68,11 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         self, request: contacts_pb2.GetContactRequest, context: Context
     ) -> contacts_pb2.Contact:
         _require(workspace_id=request.workspace_id, phone=request.phone)
-        phone = rules.normalize_phone(request.phone)
+        phone = phones.normalize(request.phone)
 
-        contact = await self._store.contact(request.workspace_id, phone)
+        contact = None
+        if phone is not None:
+            contact = await self._store.contact(request.workspace_id, phone)
 
         if contact is None:
             raise NotFoundError("no such contact")
@@ -87,7 +88,7 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         # One item more than the page tells whether another page follows.
         items = await self._store.history(
             request.workspace_id,
-            rules.normalize_phone(request.phone),
+            phones.normalize(request.phone) or "",
             limit + 1,
             after,
         )
@@ -122,7 +123,7 @@ def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
             events.signals.append(
                 ContactSignal(
                     preference.workspace_id,
-                    rules.normalize_phone(preference.wa_id),
+                    phones.digits(preference.wa_id),
                     signal,
                     _occurred_at(preference),
                     note="user_preferences",
@@ -135,7 +136,7 @@ def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
             events.outcomes.append(
                 SendOutcome(
                     status.workspace_id,
-                    rules.normalize_phone(status.recipient),
+                    phones.digits(status.recipient),
                     status.wamid,
                     outcome,
                     _occurred_at(status),
@@ -148,7 +149,7 @@ def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
 def _inbound(message: events_pb2.InboundMessage) -> InboundMessage:
     return InboundMessage(
         workspace_id=message.workspace_id,
-        phone=rules.normalize_phone(message.sender),
+        phone=phones.digits(message.sender),
         wamid=message.wamid,
         name=message.profile_name,
         at=_occurred_at(message),
@@ -204,3 +205,11 @@ def _history_item(item: HistoryItem) -> contacts_pb2.HistoryItem:
         value=item.value,
         reason=item.reason,
     )
+
+
+def _sendability(
+    asked: str, number: str | None, blocked: dict[str, str]
+) -> contacts_pb2.Sendability:
+    """The answer for one phone, named as the caller wrote it."""
+    reason = phones.INVALID_NUMBER if number is None else blocked.get(number, "")
+    return contacts_pb2.Sendability(phone=asked, sendable=not reason, reason=reason)

@@ -16,9 +16,9 @@ from enum import Enum
 from services.metrics import accountlog, cursors, store
 from services.metrics.counters import Counters
 from services.metrics.ledger import Conn, Pool, transact
-from services.metrics.search import normalize_phone
 from services.metrics.statuses import Tally
 from services.metrics.store import CampaignRecord
+from xobito import phones
 from xobito.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 _CAMPAIGN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -117,7 +117,7 @@ class Campaigns:
             wanted = replace(wanted, id=new_campaign_id())
         display = ""
         if display_phone_number:
-            display = normalize_phone(display_phone_number) or ""
+            display = phones.normalize(display_phone_number) or ""
             if not display:
                 raise InvalidArgumentError("display_phone_number is not a number")
 

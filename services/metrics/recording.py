@@ -32,7 +32,7 @@ from services.metrics.events import (
 )
 from services.metrics.ledger import Conn, Pool, transact
 from services.metrics.outbox import OutboxRow
-from services.metrics.search import name_key, normalize_phone
+from services.metrics.search import name_key
 from services.metrics.statuses import (
     Bucket,
     RecipientState,
@@ -40,6 +40,7 @@ from services.metrics.statuses import (
     apply_reply,
     apply_send,
 )
+from xobito import phones
 from xobito.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 # Inbound messages that are not the contact writing back.
@@ -66,13 +67,13 @@ class EventsResult:
 
 
 def _phones(raw: Sequence[str], what: str) -> list[str]:
-    phones = []
+    found = []
     for index, phone in enumerate(raw):
-        normalized = normalize_phone(phone)
+        normalized = phones.normalize(phone)
         if normalized is None:
             raise InvalidArgumentError(f"{what}[{index}].phone is not a phone number")
-        phones.append(normalized)
-    return phones
+        found.append(normalized)
+    return found
 
 
 class Recorder:

@@ -6,17 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# What people type around the digits of a number: "+1 (650) 555-0100".
-_PHONE_DECORATION = re.compile(r"[+\s\-()]")
-_E164_DIGITS = re.compile(r"[0-9]{1,15}")
-
-
-def normalize_phone(raw: str) -> str | None:
-    """E.164 digits without '+', or None when raw is not a number."""
-    digits = _PHONE_DECORATION.sub("", raw)
-    if not _E164_DIGITS.fullmatch(digits):
-        return None
-    return digits
+from xobito import phones
 
 
 def name_key(name: str) -> str:
@@ -35,7 +25,7 @@ class Search:
 
     @classmethod
     def parse(cls, text: str) -> Search:
-        digits = _PHONE_DECORATION.sub("", text)
+        digits = phones.digits(text)
         if digits.isascii() and digits.isdigit():
             return cls(phone_digits=digits)
         return cls(name_part=name_key(text))

@@ -24,7 +24,6 @@ from services.metrics.accountlog import LatestEvent
 from services.metrics.campaigns import in_workspace
 from services.metrics.ledger import Conn, Pool
 from services.metrics.recipients import FailureReason
-from services.metrics.search import normalize_phone
 from services.metrics.store import CampaignRecord
 from services.metrics.warnings import (
     QUALITY_EVENTS,
@@ -37,6 +36,7 @@ from services.metrics.warnings import (
     ordered,
     template_warnings,
 )
+from xobito import phones
 
 Clock = Callable[[], datetime]
 
@@ -159,7 +159,7 @@ async def _templates(conn: Conn, campaign: CampaignRecord) -> list[TemplateStatu
 
 
 def _digits(display: str) -> str:
-    return normalize_phone(display) or display
+    return phones.normalize(display) or display
 
 
 def _latest(events: Iterable[LatestEvent]) -> LatestEvent | None:

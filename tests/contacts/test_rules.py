@@ -14,7 +14,6 @@ from services.contacts.rules import (
     apply_streak,
     blocking_reason,
     message_signal,
-    normalize_phone,
     outcome_of,
     preference_signal,
 )
@@ -217,10 +216,6 @@ def test_user_preferences_values() -> None:
     assert preference_signal("stop") is Signal.META_STOP
     assert preference_signal("Resume") is Signal.META_RESUME
     assert preference_signal("other") is None
-
-
-def test_phones_lose_plus_spaces_dashes_and_brackets() -> None:
-    assert normalize_phone("+1 (650) 555-1234") == "16505551234"
 
 
 def test_opted_out_wins_over_inactive() -> None:

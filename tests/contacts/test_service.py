@@ -6,7 +6,6 @@ as the ingest service would send them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -343,17 +342,29 @@ def test_filter_sendable_answers_in_request_order_with_reasons(
     ]
 
 
-def test_filter_sendable_answers_ten_thousand_phones_quickly(stub: Stub) -> None:
+def test_filter_sendable_answers_ten_thousand_phones_in_one_call(
+    stub: Stub,
+) -> None:
     phones = [f"1650{n:07d}" for n in range(10_000)]
     record(stub, *(status(1, "delivered", phone=p) for p in phones[::2]))
+    record(stub, message(1, "stop", opt_out=True, phone=phones[-1]))
 
-    started = time.perf_counter()
     answer = sendability(stub, *phones)
-    elapsed = time.perf_counter() - started
 
-    assert len(answer) == len(phones)
-    assert all(sendable for _, sendable, _ in answer)
-    assert elapsed < 2.0
+    assert [phone for phone, _, _ in answer] == phones
+    assert [sendable for _, sendable, _ in answer[:-1]] == [True] * 9_999
+    assert answer[-1] == (phones[-1], False, "opted_out")
+
+
+def test_filter_sendable_says_which_phones_cannot_be_numbers(stub: Stub) -> None:
+    answer = sendability(stub, "", "abc", "+0015557770009", "16505550100")
+
+    assert answer == [
+        ("", False, "invalid_number"),
+        ("abc", False, "invalid_number"),
+        ("+0015557770009", False, "invalid_number"),
+        ("16505550100", True, ""),
+    ]
 
 
 # -- history -------------------------------------------------------------

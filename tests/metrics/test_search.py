@@ -3,23 +3,8 @@ from __future__ import annotations
 import pytest
 
 from services.metrics import cursors
-from services.metrics.search import Search, like_pattern, name_key, normalize_phone
+from services.metrics.search import Search, like_pattern, name_key
 from xobito.errors import InvalidArgumentError
-
-
-@pytest.mark.parametrize(
-    "raw", ["+1 (650) 555-1234", "16505551234", " 1-650-555-1234 "]
-)
-def test_phones_become_e164_digits_without_plus(raw: str) -> None:
-    assert normalize_phone(raw) == "16505551234"
-
-
-FULLWIDTH_DIGITS = "\uff11\uff16\uff15\uff10"
-
-
-@pytest.mark.parametrize("raw", ["", "+", "1650555123x", FULLWIDTH_DIGITS, "1" * 16])
-def test_what_is_not_a_number_is_refused(raw: str) -> None:
-    assert normalize_phone(raw) is None
 
 
 def test_names_are_searched_without_case_or_accents() -> None:

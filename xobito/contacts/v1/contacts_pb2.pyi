@@ -53,7 +53,7 @@ class Sendability(_message.Message):
     phone: _builtins.str
     sendable: _builtins.bool
     reason: _builtins.str
-    """Empty when sendable; otherwise opted_out or inactive."""
+    """Empty when sendable; otherwise opted_out, inactive or invalid_number."""
     def __init__(
         self,
         *,
