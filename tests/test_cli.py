@@ -55,8 +55,9 @@ def test_apikey_create_refuses_a_workspace_name_that_is_not_a_slug(
 ) -> None:
     done = xobito(servers, "apikey", "create", "--workspace", "Not A Slug")
 
-    assert done.returncode != 0
-    assert "workspace name" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.startswith("xobito: a workspace name is")
+    assert "Traceback" not in done.stderr
 
 
 def test_a_command_without_its_database_names_the_missing_variable() -> None:

@@ -37,7 +37,11 @@ def _apikey(args: argparse.Namespace) -> int:
     settings.require("database_url")
     with psycopg.connect(settings.database_url) as conn:
         if args.action == "create":
-            key = apikeys.create_key(conn, args.workspace)
+            try:
+                key = apikeys.create_key(conn, args.workspace)
+            except apikeys.InvalidWorkspaceError as exc:
+                print(f"xobito: {exc}", file=sys.stderr)
+                return 2
             print(f"A new API key for workspace {args.workspace}; it is shown once:")
             print(key)
         elif args.action == "list":
