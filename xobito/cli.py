@@ -15,8 +15,15 @@ from xobito.settings import SettingsError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xobito.supervisor import run
-
+    try:
+        from xobito.supervisor import run
+    except ImportError:
+        print(
+            "xobito: `xobito run` needs the local extra:"
+            " pip install 'xobito[local]'",
+            file=sys.stderr,
+        )
+        return 2
     return run()
 
 
