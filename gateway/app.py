@@ -15,13 +15,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gateway.auth import RequireApiKey, ensure_dev_key
 from gateway.clients import Clients
 from gateway.dashboard import dashboard
+from gateway.export import export_recipients
 from gateway.schema import schema
 from gateway.view import GraphQLView
 from xobito.database import migrate, open_pool
@@ -70,6 +71,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/graphql", RequireApiKey(graphql, allow_ide=settings.graphiql)),
             WebSocketRoute("/graphql", graphql),
+            Route(
+                "/campaigns/{campaign_id}/recipients.csv",
+                RequireApiKey(request_response(export_recipients), allow_ide=False),
+                methods=["GET"],
+            ),
         ],
         middleware=[Middleware(RequestLog)],
         lifespan=lifespan,

@@ -118,6 +118,18 @@ class MetricsClient:
         call = self._stub.GetCampaignCost(request, timeout=self._timeout)
         return await _call("metrics", call)
 
+    async def get_campaign_series(
+        self,
+        workspace_id: str,
+        campaign_id: str,
+        bucket: mpb.SeriesBucket.ValueType,
+    ) -> list[mpb.SeriesPoint]:
+        request = mpb.GetCampaignSeriesRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id, bucket=bucket
+        )
+        call = self._stub.GetCampaignSeries(request, timeout=self._timeout)
+        return list((await _call("metrics", call)).points)
+
     async def list_unmatched_statuses(
         self, request: mpb.ListUnmatchedStatusesRequest
     ) -> mpb.ListUnmatchedStatusesResponse:
@@ -170,6 +182,29 @@ class ContactsClient:
     ) -> cpb.ListHistoryResponse:
         call = self._stub.ListHistory(request, timeout=self._timeout)
         return await _call("contacts", call)
+
+    async def set_flag(self, request: cpb.SetFlagRequest) -> cpb.Contact:
+        call = self._stub.SetFlag(request, timeout=self._timeout)
+        return (await _call("contacts", call)).contact
+
+    async def clear_flag(self, request: cpb.ClearFlagRequest) -> cpb.Contact:
+        call = self._stub.ClearFlag(request, timeout=self._timeout)
+        return (await _call("contacts", call)).contact
+
+    async def list_flag_history(
+        self, request: cpb.ListFlagHistoryRequest
+    ) -> cpb.ListFlagHistoryResponse:
+        call = self._stub.ListFlagHistory(request, timeout=self._timeout)
+        return await _call("contacts", call)
+
+    async def get_keywords(self, workspace_id: str) -> cpb.Keywords:
+        request = cpb.GetKeywordsRequest(workspace_id=workspace_id)
+        call = self._stub.GetKeywords(request, timeout=self._timeout)
+        return (await _call("contacts", call)).keywords
+
+    async def set_keywords(self, request: cpb.SetKeywordsRequest) -> cpb.Keywords:
+        call = self._stub.SetKeywords(request, timeout=self._timeout)
+        return (await _call("contacts", call)).keywords
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ from strawberry.types import ExecutionContext
 
 from gateway.context import Info
 from gateway.errors import NotFoundError, is_masked
+from gateway.mutations.contact_flag import (
+    ContactFlagResult,
+    clear_contact_flag,
+    set_contact_flag,
+)
+from gateway.mutations.stop_keywords import StopKeywordsResult, set_stop_keywords
 from gateway.types.campaign import (
     Campaign,
     CampaignConnection,
@@ -26,11 +32,16 @@ from gateway.types.campaign import (
     get_campaign,
     list_campaigns,
 )
+from gateway.types.comparison import CampaignComparison, compare_campaigns
 from gateway.types.contact import Contact, get_contact
 from gateway.types.scalars import DATETIME
 from gateway.types.unmatched import (
     UnmatchedStatusConnection,
     list_unmatched_statuses,
+)
+from gateway.types.workspace_settings import (
+    WorkspaceSettings,
+    get_workspace_settings,
 )
 
 log = structlog.get_logger(__name__)
@@ -51,14 +62,35 @@ class Query:
         return await list_campaigns(info.context, first, after)
 
     @strawberry.field
+    async def compare_campaigns(
+        self, info: Info, ids: list[strawberry.ID]
+    ) -> list[CampaignComparison]:
+        return await compare_campaigns(info.context, ids)
+
+    @strawberry.field
     async def contact(self, info: Info, phone: str) -> Contact | None:
         return await get_contact(info.context, phone)
+
+    @strawberry.field
+    async def workspace_settings(self, info: Info) -> WorkspaceSettings:
+        return await get_workspace_settings(info.context)
 
     @strawberry.field
     async def unmatched_statuses(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> UnmatchedStatusConnection:
         return await list_unmatched_statuses(info.context, first, after)
+
+
+@strawberry.type(description="Changes to contacts and settings; each has a result.")
+class Mutation:
+    set_contact_flag: ContactFlagResult = strawberry.mutation(resolver=set_contact_flag)
+    clear_contact_flag: ContactFlagResult = strawberry.mutation(
+        resolver=clear_contact_flag
+    )
+    set_stop_keywords: StopKeywordsResult = strawberry.mutation(
+        resolver=set_stop_keywords
+    )
 
 
 @strawberry.type(description="Live counters over graphql-transport-ws.")
@@ -102,6 +134,7 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
     subscription=Subscription,
     config=StrawberryConfig(scalar_map={datetime: DATETIME}),
     extensions=[lambda: MaskErrors(should_mask_error=is_masked)],

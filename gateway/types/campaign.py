@@ -20,6 +20,7 @@ from gateway.types.recipients import (
     list_recipients,
 )
 from gateway.types.scalars import time_of
+from gateway.types.series import SeriesBucket, SeriesPoint, campaign_series
 from gateway.types.standing import BusinessNumber, CampaignWarning
 from xobito.metrics.v1 import metrics_pb2 as mpb
 
@@ -139,6 +140,7 @@ class Campaign:
         sort: RecipientSort | None = None,
         first: int | None = None,
         after: str | None = None,
+        failure_category: str | None = None,
     ) -> RecipientConnection:
         return await list_recipients(
             info.context,
@@ -148,7 +150,14 @@ class Campaign:
             sort=sort,
             first=first,
             after=after,
+            failure_category=failure_category,
         )
+
+    @strawberry.field
+    async def series(
+        self, info: Info, bucket: SeriesBucket = SeriesBucket.MINUTE
+    ) -> list[SeriesPoint]:
+        return await campaign_series(info.context, self.id, bucket)
 
 
 @strawberry.type

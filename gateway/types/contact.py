@@ -55,6 +55,43 @@ class HistoryConnection:
     edges: list[HistoryEdge]
 
 
+@strawberry.type(description="One line of the audit trail of a contact's flags.")
+class FlagChange:
+    flag: str = strawberry.field(description="opted_out or inactive")
+    value: bool
+    reason: str
+    set_by: str = strawberry.field(description="rule, meta or agent")
+    note: str | None
+    agent: str | None = strawberry.field(
+        description="Who decided, in the agent's own words."
+    )
+    at: datetime | None
+
+    @classmethod
+    def of(cls, change: cpb.FlagChange) -> FlagChange:
+        return cls(
+            flag=change.flag,
+            value=change.value,
+            reason=change.reason,
+            set_by=change.set_by,
+            note=change.note or None,
+            agent=change.agent or None,
+            at=time_of(change, "occurred_at"),
+        )
+
+
+@strawberry.type
+class FlagChangeEdge:
+    cursor: str
+    node: FlagChange
+
+
+@strawberry.type
+class FlagChangeConnection:
+    page_info: PageInfo
+    edges: list[FlagChangeEdge]
+
+
 @strawberry.type
 class Contact:
     phone: str
@@ -116,6 +153,34 @@ class Contact:
             edges=[
                 HistoryEdge(cursor=cursor, node=HistoryItem.of(item))
                 for cursor, item in zip(page.cursors, page.rows, strict=True)
+            ],
+        )
+
+    @strawberry.field
+    async def flag_history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> FlagChangeConnection:
+        """The audit trail of the flags, newest first."""
+        context = info.context
+
+        async def fetch(
+            page_token: str, page_size: int
+        ) -> cursors.Page[cpb.FlagChange]:
+            request = cpb.ListFlagHistoryRequest(
+                workspace_id=context.workspace,
+                phone=self.phone,
+                page_size=page_size,
+                page_token=page_token,
+            )
+            answer = await context.contacts.list_flag_history(request)
+            return cursors.Page(answer.changes, answer.next_page_token)
+
+        page = await cursors.paginate(fetch, first, after)
+        return FlagChangeConnection(
+            page_info=PageInfo.of(page),
+            edges=[
+                FlagChangeEdge(cursor=cursor, node=FlagChange.of(change))
+                for cursor, change in zip(page.cursors, page.rows, strict=True)
             ],
         )
 

@@ -126,6 +126,7 @@ async def list_recipients(
     sort: RecipientSort | None,
     first: int | None,
     after: str | None,
+    failure_category: str | None = None,
 ) -> RecipientConnection:
     """One page of a campaign's recipients, as the arguments ask."""
 
@@ -135,6 +136,7 @@ async def list_recipients(
             campaign_id=campaign_id,
             status=status.value if status else mpb.RECIPIENT_STATUS_UNSPECIFIED,
             search=search or "",
+            failure_category=failure_category or "",
             sort=sort.value if sort else mpb.RECIPIENT_SORT_UNSPECIFIED,
             page_size=page_size,
             page_token=page_token,

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.contacts.rules import Signal
+from services.contacts.rules import FlagChange, Signal
 from xobito.errors import InvalidArgumentError
 
 INBOUND_MESSAGE = "inbound_message"
@@ -58,6 +58,18 @@ class HistoryItem:
     @property
     def cursor(self) -> Cursor:
         return Cursor(self.at, KIND_RANK[self.kind], self.id)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """A stored line of a contact's audit trail."""
+
+    id: int
+    change: FlagChange
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.change.at, KIND_RANK[FLAG_CHANGE], self.id)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,12 @@ Pure functions: they take a contact's flags and what new events say about
 it, and return the new flags with one FlagChange per change, for the
 audit trail. Who set a flag decides who may change it:
 
-- `agent`, a person: no rule and no Meta event ever changes it.
+- `agent`, a person, who may set a flag or clear it. Only another agent
+  lifts an agent's opt-out, and no inference ever changes an agent's
+  decision: not a start keyword, not Meta's resume, not the failure
+  streak, not a delivery. One thing does: the contact's own new wish to
+  hear no more. A stop keyword, the stop-promotions button or Meta's
+  marketing opt-out, newer than an agent's clearing, opts them out again.
 - `rule`, our own rules: stop and start keywords, the stop-promotions
   button, the failure streak.
 - `meta`, Meta's marketing opt-out (user_preferences `stop`, error
@@ -44,6 +49,9 @@ class Reason(StrEnum):
     META_RESUME = "meta_resume"
     CONTACT_WROTE = "contact_wrote"
     DELIVERED = "delivered"
+    # An agent's decision, either way.
+    AGENT_SET = "agent_set"
+    AGENT_CLEARED = "agent_cleared"
 
 
 class Signal(Enum):
@@ -73,6 +81,7 @@ INACTIVE = "inactive"
 _BUTTON_TYPES = frozenset({"button", "interactive"})
 _DELIVERED_STATUSES = frozenset({"delivered", "read", "played"})
 _KEYWORD_REASONS = frozenset({Reason.STOP_KEYWORD, Reason.STOP_BUTTON})
+_RESUMES = frozenset({Signal.START_KEYWORD, Signal.WROTE, Signal.META_RESUME})
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class FlagChange:
     set_by: str
     at: datetime
     note: str = ""
+    # Who, in an agent's own words; empty for rules and Meta.
+    agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -225,13 +236,36 @@ def apply_signals(
     for signal in sorted(signals, key=lambda s: s.at):
         change = _opt_out_change(flag, signal)
         if change is not None:
-            flag = _flag_after(change)
+            flag = flag_after(change)
             changes.append(change)
     return flag, changes
 
 
+def agent_change(
+    previous: Flag,
+    flag_name: str,
+    value: bool,
+    at: datetime,
+    *,
+    note: str,
+    agent: str,
+) -> FlagChange:
+    """An agent's decision, recorded even when the value stays the same.
+
+    The agent takes the flag over, so that rules leave it alone; it takes
+    effect no earlier than the flag's last change, so that it is newer.
+    """
+    if previous.changed_at is not None:
+        at = max(at, previous.changed_at)
+    reason = Reason.AGENT_SET if value else Reason.AGENT_CLEARED
+    return FlagChange(flag_name, value, reason, SetBy.AGENT, at, note, agent)
+
+
 def _opt_out_change(flag: Flag, signal: ContactSignal) -> FlagChange | None:
-    if flag.set_by == SetBy.AGENT or _is_stale(flag, signal.at):
+    if _is_stale(flag, signal.at):
+        return None
+    # An agent's opt-out holds; an agent's clearing yields only to a stop.
+    if flag.set_by == SetBy.AGENT and (flag.on or signal.signal in _RESUMES):
         return None
 
     def change(value: bool, reason: Reason, set_by: SetBy) -> FlagChange:
@@ -297,7 +331,7 @@ def apply_streak(
 
     if change is None:
         return flag, []
-    return _flag_after(change), [change]
+    return flag_after(change), [change]
 
 
 def _delivered_since(flag: Flag, streak: Streak) -> bool:
@@ -314,5 +348,6 @@ def _is_stale(flag: Flag, at: datetime) -> bool:
     return flag.changed_at is not None and at < flag.changed_at
 
 
-def _flag_after(change: FlagChange) -> Flag:
+def flag_after(change: FlagChange) -> Flag:
+    """The flag as a change leaves it."""
     return Flag(change.value, change.reason, change.set_by, change.at)

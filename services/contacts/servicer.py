@@ -9,9 +9,16 @@ import grpc
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.contacts import history, rules
+from services.contacts import history, keywords, rules
 from services.contacts.history import HistoryItem, InboundMessage
-from services.contacts.rules import Contact, ContactSignal, SendOutcome
+from services.contacts.keyword_store import KeywordStore
+from services.contacts.keywords import Keywords
+from services.contacts.rules import (
+    Contact,
+    ContactSignal,
+    FlagChange,
+    SendOutcome,
+)
 from services.contacts.store import ContactEvents, ContactStore
 from xobito import phones
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
@@ -26,8 +33,9 @@ SERVICE_NAME = contacts_pb2.DESCRIPTOR.services_by_name["ContactsService"].full_
 
 
 class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
-    def __init__(self, store: ContactStore) -> None:
+    def __init__(self, store: ContactStore, keyword_store: KeywordStore) -> None:
         self._store = store
+        self._keywords = keyword_store
 
     async def FilterSendable(
         self, request: contacts_pb2.FilterSendableRequest, context: Context
@@ -98,6 +106,89 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         return contacts_pb2.ListHistoryResponse(
             items=[_history_item(item) for item in page], next_page_token=token
         )
+
+    async def SetFlag(
+        self, request: contacts_pb2.SetFlagRequest, context: Context
+    ) -> contacts_pb2.SetFlagResponse:
+        contact = await self._decide(request, value=True)
+        return contacts_pb2.SetFlagResponse(contact=_contact_message(contact))
+
+    async def ClearFlag(
+        self, request: contacts_pb2.ClearFlagRequest, context: Context
+    ) -> contacts_pb2.ClearFlagResponse:
+        contact = await self._decide(request, value=False)
+        return contacts_pb2.ClearFlagResponse(contact=_contact_message(contact))
+
+    async def _decide(
+        self,
+        request: contacts_pb2.SetFlagRequest | contacts_pb2.ClearFlagRequest,
+        value: bool,
+    ) -> Contact:
+        _require(workspace_id=request.workspace_id, phone=request.phone)
+        phone = phones.normalize(request.phone)
+        if phone is None:
+            raise InvalidArgumentError("phone is not a phone number")
+        flag = _FLAGS.get(request.flag)
+        if flag is None:
+            raise InvalidArgumentError("flag must be opted_out or inactive")
+
+        contact = await self._store.decide_flag(
+            request.workspace_id,
+            phone,
+            flag,
+            value,
+            datetime.now(UTC),
+            note=request.note,
+            agent=request.agent,
+        )
+
+        log.info("flag decided by agent", flag=flag, value=value)
+        return contact
+
+    async def ListFlagHistory(
+        self, request: contacts_pb2.ListFlagHistoryRequest, context: Context
+    ) -> contacts_pb2.ListFlagHistoryResponse:
+        _require(workspace_id=request.workspace_id, phone=request.phone)
+        limit = history.page_size(request.page_size)
+        after = history.decode_token(request.page_token)
+
+        entries = await self._store.flag_history(
+            request.workspace_id,
+            phones.normalize(request.phone) or "",
+            limit + 1,
+            after,
+        )
+
+        page = entries[:limit]
+        token = history.encode_token(page[-1].cursor) if len(entries) > limit else ""
+        return contacts_pb2.ListFlagHistoryResponse(
+            changes=[_flag_change(entry.change) for entry in page],
+            next_page_token=token,
+        )
+
+    async def SetKeywords(
+        self, request: contacts_pb2.SetKeywordsRequest, context: Context
+    ) -> contacts_pb2.SetKeywordsResponse:
+        _require(workspace_id=request.workspace_id)
+        own = keywords.cleaned(request.stop_keywords, request.start_keywords)
+
+        await self._keywords.replace(request.workspace_id, own)
+
+        log.info("keywords set", stop=len(own.stop), start=len(own.start))
+        return contacts_pb2.SetKeywordsResponse(keywords=_keywords_message(own))
+
+    async def GetKeywords(
+        self, request: contacts_pb2.GetKeywordsRequest, context: Context
+    ) -> contacts_pb2.GetKeywordsResponse:
+        _require(workspace_id=request.workspace_id)
+        own = await self._keywords.get(request.workspace_id)
+        return contacts_pb2.GetKeywordsResponse(keywords=_keywords_message(own))
+
+
+_FLAGS = {
+    contacts_pb2.CONTACT_FLAG_OPTED_OUT: rules.OPTED_OUT,
+    contacts_pb2.CONTACT_FLAG_INACTIVE: rules.INACTIVE,
+}
 
 
 def _require(**fields: str) -> None:
@@ -205,6 +296,22 @@ def _history_item(item: HistoryItem) -> contacts_pb2.HistoryItem:
         value=item.value,
         reason=item.reason,
     )
+
+
+def _flag_change(change: FlagChange) -> contacts_pb2.FlagChange:
+    return contacts_pb2.FlagChange(
+        flag=change.flag,
+        value=change.value,
+        reason=change.reason,
+        set_by=change.set_by,
+        note=change.note,
+        agent=change.agent,
+        occurred_at=_timestamp(change.at),
+    )
+
+
+def _keywords_message(own: Keywords) -> contacts_pb2.Keywords:
+    return contacts_pb2.Keywords(stop_keywords=own.stop, start_keywords=own.start)
 
 
 def _sendability(

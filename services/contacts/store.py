@@ -14,16 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
-from services.contacts import rules
-from services.contacts.history import Cursor, HistoryItem, InboundMessage
+from services.contacts import keywords, rules
+from services.contacts.history import (
+    AuditEntry,
+    Cursor,
+    HistoryItem,
+    InboundMessage,
+)
+from services.contacts.keyword_store import keywords_of
+from services.contacts.keywords import Keywords
 from services.contacts.rules import (
     Contact,
     ContactSignal,
     Decision,
     Flag,
+    FlagChange,
     Outcome,
     SendOutcome,
     Streak,
@@ -61,8 +69,12 @@ class ContactStore:
             new_messages = await _insert_messages(conn, events.messages)
             await _insert_undeliverable(conn, events.outcomes)
 
+            own = await keywords_of(conn, {m.workspace_id for m in new_messages})
             signals = [
-                *map(_signal_of, new_messages),
+                *(
+                    _signal_of(m, own.get(m.workspace_id, keywords.NONE))
+                    for m in new_messages
+                ),
                 *events.signals,
                 *filter(None, map(rules.outcome_signal, events.outcomes)),
             ]
@@ -150,6 +162,80 @@ class ContactStore:
             rows = await cursor.fetchall()
         return [HistoryItem(**row) for row in rows]
 
+    async def decide_flag(
+        self,
+        workspace_id: str,
+        phone: str,
+        flag: str,
+        value: bool,
+        at: datetime,
+        *,
+        note: str,
+        agent: str,
+    ) -> Contact:
+        """Record an agent's decision; a number never seen becomes a contact."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO contacts.contacts (workspace_id, phone)"
+                " VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [workspace_id, phone],
+            )
+            cursor = await conn.execute(
+                "SELECT * FROM contacts.contacts"
+                " WHERE workspace_id = %s AND phone = %s FOR UPDATE",
+                [workspace_id, phone],
+            )
+            row = await cursor.fetchone()
+            assert row is not None  # inserted above when it was missing
+            contact = _contact_of(row)
+
+            change = rules.agent_change(
+                getattr(contact, flag), flag, value, at, note=note, agent=agent
+            )
+            columns = (sql.Identifier(flag + suffix) for suffix in _FLAG_COLUMNS)
+            cursor = await conn.execute(
+                _SET_FLAG.format(*columns),
+                [*_flag_row(rules.flag_after(change)), workspace_id, phone],
+            )
+            updated = await cursor.fetchone()
+            await _insert_changes(conn, [((workspace_id, phone), change)])
+
+        assert updated is not None  # the row is locked
+        return _contact_of(updated)
+
+    async def flag_history(
+        self, workspace_id: str, phone: str, limit: int, after: Cursor | None
+    ) -> list[AuditEntry]:
+        """Up to `limit` flag changes, newest first, after the cursor if any."""
+        params = {
+            "workspace_id": workspace_id,
+            "phone": phone,
+            "limit": limit,
+            "at": after.at if after else None,
+            "id": after.id if after else 0,
+        }
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(_FLAG_HISTORY, params)
+            rows = await cursor.fetchall()
+        return [AuditEntry(row.pop("id"), FlagChange(**row)) for row in rows]
+
+
+_FLAG_COLUMNS = ("", "_reason", "_by", "_changed_at")
+
+_SET_FLAG = sql.SQL(
+    "UPDATE contacts.contacts SET {} = %s, {} = %s, {} = %s, {} = %s"
+    " WHERE workspace_id = %s AND phone = %s RETURNING *"
+)
+
+_FLAG_HISTORY = """
+SELECT id, flag, value, reason, set_by, at, note, agent
+FROM contacts.flag_changes
+WHERE workspace_id = %(workspace_id)s AND phone = %(phone)s
+  AND (%(at)s::timestamptz IS NULL
+       OR (at, id) < (%(at)s::timestamptz, %(id)s::bigint))
+ORDER BY at DESC, id DESC
+LIMIT %(limit)s
+"""
 
 _HISTORY = """
 SELECT kind, at, id, wamid, type, text, context_wamid, flag, value, reason
@@ -180,9 +266,13 @@ def _keys(outcomes: Iterable[SendOutcome], outcome: Outcome) -> set[Key]:
     return {(o.workspace_id, o.phone) for o in outcomes if o.outcome is outcome}
 
 
-def _signal_of(message: InboundMessage) -> ContactSignal:
+def _signal_of(message: InboundMessage, own: Keywords) -> ContactSignal:
     return ContactSignal(
-        message.workspace_id, message.phone, message.signal, message.at, message.wamid
+        message.workspace_id,
+        message.phone,
+        keywords.signal_of(message, own),
+        message.at,
+        message.wamid,
     )
 
 
@@ -357,19 +447,28 @@ async def _write_decisions(
         ),
     )
 
-    changes = [
-        (*key, c.flag, c.value, str(c.reason), str(c.set_by), c.note, c.at)
-        for key, decision in decisions.items()
-        for c in decision.changes
+    await _insert_changes(
+        conn,
+        [(key, c) for key, decision in decisions.items() for c in decision.changes],
+    )
+
+
+async def _insert_changes(
+    conn: AsyncConnection[Row], changes: Sequence[tuple[Key, FlagChange]]
+) -> None:
+    """Add the changes to the audit trail."""
+    rows = [
+        (*key, c.flag, c.value, str(c.reason), str(c.set_by), c.note, c.agent, c.at)
+        for key, c in changes
     ]
-    if changes:
+    if rows:
         await conn.execute(
             "INSERT INTO contacts.flag_changes"
-            " (workspace_id, phone, flag, value, reason, set_by, note, at)"
+            " (workspace_id, phone, flag, value, reason, set_by, note, agent, at)"
             " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
-            " %s::boolean[], %s::text[], %s::text[], %s::text[],"
+            " %s::boolean[], %s::text[], %s::text[], %s::text[], %s::text[],"
             " %s::timestamptz[])",
-            _columns(changes),
+            _columns(rows),
         )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from services.metrics import billing, cursors, store
+from services.metrics import billing, cursors, series, store
 from services.metrics.campaigns import in_workspace, page_size
 from services.metrics.ledger import Pool, state_of
 from services.metrics.search import Search
@@ -14,6 +14,9 @@ from services.metrics.statuses import RecipientState, Status
 from services.metrics.store import RecipientQuery, SortColumn
 from xobito import failures
 from xobito.errors import InvalidArgumentError
+from xobito.failures import FailureCategory
+
+_CATEGORIES = frozenset(category.value for category in FailureCategory)
 
 
 class RecipientSort(Enum):
@@ -86,6 +89,7 @@ class Recipients:
         *,
         status: Status | None = None,
         search: str = "",
+        failure_category: str = "",
         sort: RecipientSort = RecipientSort.ADDED,
         size: int = 0,
         token: str = "",
@@ -93,7 +97,11 @@ class Recipients:
         """One page of the campaign's recipients, filtered and sorted."""
         limit = page_size(size)
         after = _after(token, sort)
-        query = RecipientQuery(campaign_id, status, Search.parse(search))
+        if failure_category and failure_category not in _CATEGORIES:
+            raise InvalidArgumentError(f"unknown failure category {failure_category!r}")
+        query = RecipientQuery(
+            campaign_id, status, Search.parse(search), failure_category
+        )
 
         async with self._pool.connection() as conn:
             await in_workspace(conn, workspace_id, campaign_id)
@@ -144,6 +152,14 @@ class Recipients:
             await in_workspace(conn, workspace_id, campaign_id)
             counts = await billing.billable_counts(conn, campaign_id)
         return CampaignCost(sum(count for _, count in counts), counts)
+
+    async def series(
+        self, workspace_id: str, campaign_id: str, bucket: series.Bucket
+    ) -> list[series.SeriesPoint]:
+        """What happened to the campaign's messages, per time bucket."""
+        async with self._pool.connection() as conn:
+            await in_workspace(conn, workspace_id, campaign_id)
+            return await series.campaign_series(conn, campaign_id, bucket)
 
 
 def _after(token: str, sort: RecipientSort) -> tuple[object, int] | None:

@@ -236,7 +236,12 @@ class Recorder:
         return result
 
     async def _targets(self, conn: Conn, batch: EventBatch) -> _Targets:
-        """The campaign recipients the messages and opt-outs are about."""
+        """The campaign recipients the messages and opt-outs are about.
+
+        Known shortcoming: a reply or opt-out whose webhook comes before
+        RecordSends has recorded the send it answers is kept, but never
+        credited to that send afterwards, unlike an early status.
+        """
         messages = batch.messages
         opt_outs = [p for p in batch.preferences if p.opted_out]
         contacts = [

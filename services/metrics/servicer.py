@@ -15,6 +15,7 @@ from services.metrics.counters import Counters
 from services.metrics.events import Outcome
 from services.metrics.recipients import Recipients, RecipientSort, RecipientView
 from services.metrics.recording import Recorder
+from services.metrics.series import Bucket
 from services.metrics.standing import Standing
 from services.metrics.statuses import Status, Tally
 from services.metrics.store import CampaignRecord
@@ -154,6 +155,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             request.campaign_id,
             status=_status_filter(request.status),
             search=request.search,
+            failure_category=request.failure_category,
             sort=_sort(request.sort),
             size=request.page_size,
             token=request.page_token,
@@ -277,6 +279,26 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             total_count=page.total_count,
         )
 
+    async def GetCampaignSeries(
+        self, request: pb.GetCampaignSeriesRequest, context: Context
+    ) -> pb.CampaignSeries:
+        points = await self._recipients.series(
+            request.workspace_id, request.campaign_id, _bucket(request.bucket)
+        )
+        return pb.CampaignSeries(
+            points=[
+                pb.SeriesPoint(
+                    start=_timestamp(point.start),
+                    sent=point.sent,
+                    delivered=point.delivered,
+                    read=point.read,
+                    failed=point.failed,
+                    replied=point.replied,
+                )
+                for point in points
+            ]
+        )
+
 
 # -- replies -------------------------------------------------------------
 
@@ -377,3 +399,18 @@ def _sort(value: int) -> RecipientSort:
         return RecipientSort[name.removeprefix("RECIPIENT_SORT_")]
     except (KeyError, ValueError):
         raise InvalidArgumentError(f"unknown sort {value}") from None
+
+
+_BUCKETS = {
+    pb.SERIES_BUCKET_UNSPECIFIED: Bucket.MINUTE,
+    pb.SERIES_BUCKET_MINUTE: Bucket.MINUTE,
+    pb.SERIES_BUCKET_HOUR: Bucket.HOUR,
+    pb.SERIES_BUCKET_DAY: Bucket.DAY,
+}
+
+
+def _bucket(value: int) -> Bucket:
+    try:
+        return _BUCKETS[pb.SeriesBucket.ValueType(value)]
+    except KeyError:
+        raise InvalidArgumentError(f"unknown bucket {value}") from None

@@ -156,6 +156,8 @@ class RecipientQuery:
     campaign_id: str
     status: Status | None = None
     search: Search = field(default_factory=Search)
+    # Failed recipients whose failure has this category; "" for all.
+    failure_category: str = ""
 
 
 def _where(query: RecipientQuery) -> tuple[list[sql.Composable], dict[str, Any]]:
@@ -164,6 +166,13 @@ def _where(query: RecipientQuery) -> tuple[list[sql.Composable], dict[str, Any]]
     if query.status is not None:
         where.append(sql.SQL("status = %(status)s"))
         params["status"] = int(query.status)
+    if query.failure_category:
+        # A failure shows only while the recipient's status is FAILED. A
+        # literal, so that the partial index matches even a generic plan.
+        failed = sql.Literal(int(Status.FAILED))
+        where.append(sql.SQL("status = {}").format(failed))
+        where.append(sql.SQL("failure_category = %(category)s"))
+        params["category"] = query.failure_category
     if query.search.phone_digits:
         where.append(sql.SQL("phone LIKE %(phone)s"))
         params["phone"] = like_pattern(query.search.phone_digits)

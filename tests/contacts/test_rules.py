@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 from services.contacts.rules import (
     ContactSignal,
     Flag,
+    FlagChange,
     Outcome,
     Signal,
     Streak,
+    agent_change,
     apply_signals,
     apply_streak,
     blocking_reason,
+    flag_after,
     message_signal,
     outcome_of,
     preference_signal,
@@ -114,15 +117,69 @@ def test_meta_stop_keeps_a_keyword_opt_out() -> None:
     assert changes == []
 
 
-def test_an_agents_flag_is_never_changed_by_a_rule() -> None:
-    agent = Flag(False, "checked by phone", "agent", at(0))
+def agent(on: bool, minutes: int = 0) -> Flag:
+    reason = "agent_set" if on else "agent_cleared"
+    return Flag(on, reason, "agent", at(minutes))
 
-    flag, changes = apply_signals(
-        agent, [signal(Signal.STOP_KEYWORD, 1), signal(Signal.META_STOP, 2)]
+
+def test_an_agents_opt_out_is_never_lifted_by_the_contact_or_meta() -> None:
+    resumes = [Signal.START_KEYWORD, Signal.WROTE, Signal.META_RESUME]
+
+    flag, changes = apply_signals(agent(True), [signal(s, 1) for s in resumes])
+
+    assert flag == agent(True)
+    assert changes == []
+
+
+def test_an_agents_clearing_is_not_undone_by_a_resume() -> None:
+    flag, changes = apply_signals(agent(False), [signal(Signal.WROTE, 1)])
+
+    assert flag == agent(False)
+    assert changes == []
+
+
+def test_a_new_stop_keyword_opts_out_again_after_an_agent_cleared() -> None:
+    flag, changes = apply_signals(agent(False), [signal(Signal.STOP_KEYWORD, 1)])
+
+    assert flag == opted_out("stop_keyword", "rule", 1)
+    assert [c.set_by for c in changes] == ["rule"]
+
+
+def test_metas_new_opt_out_wins_over_an_agents_clearing() -> None:
+    flag, _ = apply_signals(agent(False), [signal(Signal.META_STOP, 1)])
+
+    assert flag == opted_out("meta_marketing_stop", "meta", 1)
+
+
+def test_a_stop_older_than_an_agents_clearing_is_ignored() -> None:
+    flag, changes = apply_signals(agent(False, 10), [signal(Signal.STOP_KEYWORD, 5)])
+
+    assert flag == agent(False, 10)
+    assert changes == []
+
+
+def test_an_agents_decision_is_recorded_with_the_agent_and_note() -> None:
+    change = agent_change(
+        Flag(), "opted_out", True, at(1), note="asked by phone", agent="ana"
     )
 
-    assert flag == agent
-    assert changes == []
+    assert change == FlagChange(
+        "opted_out", True, "agent_set", "agent", at(1), "asked by phone", "ana"
+    )
+
+
+def test_an_agents_decision_is_never_older_than_the_flags_last_change() -> None:
+    change = agent_change(
+        opted_out("stop_keyword", "rule", 10),
+        "opted_out",
+        False,
+        at(1),
+        note="",
+        agent="ana",
+    )
+
+    assert change.at == at(10)
+    assert flag_after(change) == agent(False, 10)
 
 
 def test_signals_apply_in_the_order_they_occurred() -> None:
@@ -174,12 +231,18 @@ def test_a_delivery_before_the_streak_keeps_inactive() -> None:
     assert flag == inactive
 
 
-def test_an_agents_inactive_flag_ignores_the_streak() -> None:
-    agent = Flag(False, "", "agent", at(0))
+def test_the_streak_never_overrides_an_agents_clearing() -> None:
+    flag, changes = apply_streak(agent(False), Streak(5, at(5), None), 3)
 
-    flag, _ = apply_streak(agent, Streak(5, at(5), None), 3)
+    assert flag == agent(False)
+    assert changes == []
 
-    assert flag == agent
+
+def test_a_delivery_never_lifts_an_agents_inactive_flag() -> None:
+    flag, changes = apply_streak(agent(True), Streak(0, at(3), at(4)), 3)
+
+    assert flag == agent(True)
+    assert changes == []
 
 
 def test_delivered_read_and_played_are_deliveries() -> None:

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from xobito.ingest.v1 import events_pb2 as _events_pb2
 import builtins as _builtins
 import sys
@@ -19,6 +20,23 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ContactFlag:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ContactFlagEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContactFlag.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONTACT_FLAG_UNSPECIFIED: _ContactFlag.ValueType  # 0
+    CONTACT_FLAG_OPTED_OUT: _ContactFlag.ValueType  # 1
+    CONTACT_FLAG_INACTIVE: _ContactFlag.ValueType  # 2
+
+class ContactFlag(_ContactFlag, metaclass=_ContactFlagEnumTypeWrapper): ...
+
+CONTACT_FLAG_UNSPECIFIED: ContactFlag.ValueType  # 0
+CONTACT_FLAG_OPTED_OUT: ContactFlag.ValueType  # 1
+CONTACT_FLAG_INACTIVE: ContactFlag.ValueType  # 2
+Global___ContactFlag: _TypeAlias = ContactFlag  # noqa: Y015
 
 @_typing.final
 class FilterSendableRequest(_message.Message):
@@ -310,3 +328,315 @@ class ListHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListHistoryResponse: _TypeAlias = ListHistoryResponse  # noqa: Y015
+
+@_typing.final
+class SetFlagRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    FLAG_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    flag: Global___ContactFlag.ValueType
+    note: _builtins.str
+    """Why the agent decided so, for the audit trail."""
+    agent: _builtins.str
+    """Who decided: free text, such as a name or an email address."""
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        flag: Global___ContactFlag.ValueType = ...,
+        note: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "flag", b"flag", "note", b"note", "phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFlagRequest: _TypeAlias = SetFlagRequest  # noqa: Y015
+
+@_typing.final
+class SetFlagResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact: ...
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFlagResponse: _TypeAlias = SetFlagResponse  # noqa: Y015
+
+@_typing.final
+class ClearFlagRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    FLAG_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    flag: Global___ContactFlag.ValueType
+    note: _builtins.str
+    agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        flag: Global___ContactFlag.ValueType = ...,
+        note: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "flag", b"flag", "note", b"note", "phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearFlagRequest: _TypeAlias = ClearFlagRequest  # noqa: Y015
+
+@_typing.final
+class ClearFlagResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact: ...
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearFlagResponse: _TypeAlias = ClearFlagResponse  # noqa: Y015
+
+@_typing.final
+class FlagChange(_message.Message):
+    """One line of the audit trail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLAG_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SET_BY_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    flag: _builtins.str
+    """opted_out or inactive."""
+    value: _builtins.bool
+    reason: _builtins.str
+    set_by: _builtins.str
+    """rule, meta or agent."""
+    note: _builtins.str
+    agent: _builtins.str
+    """The agent's own words for who they are; empty unless set_by is agent."""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        flag: _builtins.str = ...,
+        value: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        set_by: _builtins.str = ...,
+        note: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "flag", b"flag", "note", b"note", "occurred_at", b"occurred_at", "reason", b"reason", "set_by", b"set_by", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlagChange: _TypeAlias = FlagChange  # noqa: Y015
+
+@_typing.final
+class ListFlagHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFlagHistoryRequest: _TypeAlias = ListFlagHistoryRequest  # noqa: Y015
+
+@_typing.final
+class ListFlagHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___FlagChange]: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___FlagChange] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFlagHistoryResponse: _TypeAlias = ListFlagHistoryResponse  # noqa: Y015
+
+@_typing.final
+class Keywords(_message.Message):
+    """Whole messages that opt a contact out or back in, normalized."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STOP_KEYWORDS_FIELD_NUMBER: _builtins.int
+    START_KEYWORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stop_keywords(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def start_keywords(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        stop_keywords: _abc.Iterable[_builtins.str] | None = ...,
+        start_keywords: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["start_keywords", b"start_keywords", "stop_keywords", b"stop_keywords"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Keywords: _TypeAlias = Keywords  # noqa: Y015
+
+@_typing.final
+class SetKeywordsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    STOP_KEYWORDS_FIELD_NUMBER: _builtins.int
+    START_KEYWORDS_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    @_builtins.property
+    def stop_keywords(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Replace the workspace's keywords; the defaults always apply."""
+
+    @_builtins.property
+    def start_keywords(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        stop_keywords: _abc.Iterable[_builtins.str] | None = ...,
+        start_keywords: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["start_keywords", b"start_keywords", "stop_keywords", b"stop_keywords", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetKeywordsRequest: _TypeAlias = SetKeywordsRequest  # noqa: Y015
+
+@_typing.final
+class SetKeywordsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYWORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keywords(self) -> Global___Keywords: ...
+    def __init__(
+        self,
+        *,
+        keywords: Global___Keywords | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["keywords", b"keywords"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keywords", b"keywords"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetKeywordsResponse: _TypeAlias = SetKeywordsResponse  # noqa: Y015
+
+@_typing.final
+class GetKeywordsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKeywordsRequest: _TypeAlias = GetKeywordsRequest  # noqa: Y015
+
+@_typing.final
+class GetKeywordsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYWORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keywords(self) -> Global___Keywords: ...
+    def __init__(
+        self,
+        *,
+        keywords: Global___Keywords | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["keywords", b"keywords"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keywords", b"keywords"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKeywordsResponse: _TypeAlias = GetKeywordsResponse  # noqa: Y015

@@ -54,6 +54,31 @@ class ContactsServiceStub:
                 request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListHistoryRequest.SerializeToString,
                 response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListHistoryResponse.FromString,
                 _registered_method=True)
+        self.SetFlag = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/SetFlag',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetFlagRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetFlagResponse.FromString,
+                _registered_method=True)
+        self.ClearFlag = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/ClearFlag',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ClearFlagRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ClearFlagResponse.FromString,
+                _registered_method=True)
+        self.ListFlagHistory = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/ListFlagHistory',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListFlagHistoryRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListFlagHistoryResponse.FromString,
+                _registered_method=True)
+        self.SetKeywords = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/SetKeywords',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetKeywordsRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetKeywordsResponse.FromString,
+                _registered_method=True)
+        self.GetKeywords = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/GetKeywords',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsResponse.FromString,
+                _registered_method=True)
 
 
 class ContactsServiceServicer:
@@ -87,6 +112,39 @@ class ContactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetFlag(self, request, context):
+        """An agent's decision on a flag; no automatic rule undoes it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearFlag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFlagHistory(self, request, context):
+        """The audit trail of a contact's flags, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetKeywords(self, request, context):
+        """A workspace's own stop and start keywords, beside the defaults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKeywords(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +167,31 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     servicer.ListHistory,
                     request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListHistoryRequest.FromString,
                     response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListHistoryResponse.SerializeToString,
+            ),
+            'SetFlag': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFlag,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetFlagRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetFlagResponse.SerializeToString,
+            ),
+            'ClearFlag': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearFlag,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ClearFlagRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ClearFlagResponse.SerializeToString,
+            ),
+            'ListFlagHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFlagHistory,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListFlagHistoryRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListFlagHistoryResponse.SerializeToString,
+            ),
+            'SetKeywords': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetKeywords,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetKeywordsRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetKeywordsResponse.SerializeToString,
+            ),
+            'GetKeywords': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeywords,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +302,141 @@ class ContactsService:
             '/xobito.contacts.v1.ContactsService/ListHistory',
             xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListHistoryRequest.SerializeToString,
             xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFlag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/SetFlag',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetFlagRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetFlagResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearFlag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/ClearFlag',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.ClearFlagRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.ClearFlagResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFlagHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/ListFlagHistory',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListFlagHistoryRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.ListFlagHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetKeywords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/SetKeywords',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetKeywordsRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.SetKeywordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeywords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/GetKeywords',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

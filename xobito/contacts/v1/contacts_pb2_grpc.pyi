@@ -40,6 +40,14 @@ class ContactsServiceStub:
     GetContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetContactRequest, _contacts_pb2.Contact]
     """Called by the gateway."""
     ListHistory: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ListHistoryRequest, _contacts_pb2.ListHistoryResponse]
+    SetFlag: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.SetFlagRequest, _contacts_pb2.SetFlagResponse]
+    """An agent's decision on a flag; no automatic rule undoes it."""
+    ClearFlag: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ClearFlagRequest, _contacts_pb2.ClearFlagResponse]
+    ListFlagHistory: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ListFlagHistoryRequest, _contacts_pb2.ListFlagHistoryResponse]
+    """The audit trail of a contact's flags, newest first."""
+    SetKeywords: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.SetKeywordsRequest, _contacts_pb2.SetKeywordsResponse]
+    """A workspace's own stop and start keywords, beside the defaults."""
+    GetKeywords: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetKeywordsRequest, _contacts_pb2.GetKeywordsResponse]
 
 @_typing.type_check_only
 class ContactsServiceAsyncStub(ContactsServiceStub):
@@ -53,6 +61,14 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     GetContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetContactRequest, _contacts_pb2.Contact]  # type: ignore[assignment]
     """Called by the gateway."""
     ListHistory: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ListHistoryRequest, _contacts_pb2.ListHistoryResponse]  # type: ignore[assignment]
+    SetFlag: _aio.UnaryUnaryMultiCallable[_contacts_pb2.SetFlagRequest, _contacts_pb2.SetFlagResponse]  # type: ignore[assignment]
+    """An agent's decision on a flag; no automatic rule undoes it."""
+    ClearFlag: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ClearFlagRequest, _contacts_pb2.ClearFlagResponse]  # type: ignore[assignment]
+    ListFlagHistory: _aio.UnaryUnaryMultiCallable[_contacts_pb2.ListFlagHistoryRequest, _contacts_pb2.ListFlagHistoryResponse]  # type: ignore[assignment]
+    """The audit trail of a contact's flags, newest first."""
+    SetKeywords: _aio.UnaryUnaryMultiCallable[_contacts_pb2.SetKeywordsRequest, _contacts_pb2.SetKeywordsResponse]  # type: ignore[assignment]
+    """A workspace's own stop and start keywords, beside the defaults."""
+    GetKeywords: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetKeywordsRequest, _contacts_pb2.GetKeywordsResponse]  # type: ignore[assignment]
 
 class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -87,5 +103,43 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contacts_pb2.ListHistoryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contacts_pb2.ListHistoryResponse, _abc.Awaitable[_contacts_pb2.ListHistoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetFlag(
+        self,
+        request: _contacts_pb2.SetFlagRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.SetFlagResponse, _abc.Awaitable[_contacts_pb2.SetFlagResponse]]:
+        """An agent's decision on a flag; no automatic rule undoes it."""
+
+    @_abc_1.abstractmethod
+    def ClearFlag(
+        self,
+        request: _contacts_pb2.ClearFlagRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.ClearFlagResponse, _abc.Awaitable[_contacts_pb2.ClearFlagResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListFlagHistory(
+        self,
+        request: _contacts_pb2.ListFlagHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.ListFlagHistoryResponse, _abc.Awaitable[_contacts_pb2.ListFlagHistoryResponse]]:
+        """The audit trail of a contact's flags, newest first."""
+
+    @_abc_1.abstractmethod
+    def SetKeywords(
+        self,
+        request: _contacts_pb2.SetKeywordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.SetKeywordsResponse, _abc.Awaitable[_contacts_pb2.SetKeywordsResponse]]:
+        """A workspace's own stop and start keywords, beside the defaults."""
+
+    @_abc_1.abstractmethod
+    def GetKeywords(
+        self,
+        request: _contacts_pb2.GetKeywordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.GetKeywordsResponse, _abc.Awaitable[_contacts_pb2.GetKeywordsResponse]]: ...
 
 def add_ContactsServiceServicer_to_server(servicer: ContactsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

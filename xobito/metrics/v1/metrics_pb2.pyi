@@ -176,6 +176,25 @@ WARNING_SEVERITY_BLOCKING: WarningSeverity.ValueType  # 2
 """Sends fail until it is resolved."""
 Global___WarningSeverity: _TypeAlias = WarningSeverity  # noqa: Y015
 
+class _SeriesBucket:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SeriesBucketEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SeriesBucket.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SERIES_BUCKET_UNSPECIFIED: _SeriesBucket.ValueType  # 0
+    SERIES_BUCKET_MINUTE: _SeriesBucket.ValueType  # 1
+    SERIES_BUCKET_HOUR: _SeriesBucket.ValueType  # 2
+    SERIES_BUCKET_DAY: _SeriesBucket.ValueType  # 3
+
+class SeriesBucket(_SeriesBucket, metaclass=_SeriesBucketEnumTypeWrapper): ...
+
+SERIES_BUCKET_UNSPECIFIED: SeriesBucket.ValueType  # 0
+SERIES_BUCKET_MINUTE: SeriesBucket.ValueType  # 1
+SERIES_BUCKET_HOUR: SeriesBucket.ValueType  # 2
+SERIES_BUCKET_DAY: SeriesBucket.ValueType  # 3
+Global___SeriesBucket: _TypeAlias = SeriesBucket  # noqa: Y015
+
 @_typing.final
 class Counters(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -779,6 +798,7 @@ class ListRecipientsRequest(_message.Message):
     SORT_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FAILURE_CATEGORY_FIELD_NUMBER: _builtins.int
     workspace_id: _builtins.str
     campaign_id: _builtins.str
     status: Global___RecipientStatus.ValueType
@@ -788,6 +808,10 @@ class ListRecipientsRequest(_message.Message):
     sort: Global___RecipientSort.ValueType
     page_size: _builtins.int
     page_token: _builtins.str
+    failure_category: _builtins.str
+    """A failure category (not_on_whatsapp, ...): failed recipients whose
+    failure has it. Empty: no such filter.
+    """
     def __init__(
         self,
         *,
@@ -798,10 +822,11 @@ class ListRecipientsRequest(_message.Message):
         sort: Global___RecipientSort.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        failure_category: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "page_size", b"page_size", "page_token", b"page_token", "search", b"search", "sort", b"sort", "status", b"status", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "failure_category", b"failure_category", "page_size", b"page_size", "page_token", b"page_token", "search", b"search", "sort", b"sort", "status", b"status", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1279,3 +1304,92 @@ class ListUnmatchedStatusesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListUnmatchedStatusesResponse: _TypeAlias = ListUnmatchedStatusesResponse  # noqa: Y015
+
+@_typing.final
+class GetCampaignSeriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    bucket: Global___SeriesBucket.ValueType
+    """Unspecified: minutes."""
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        bucket: Global___SeriesBucket.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "campaign_id", b"campaign_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCampaignSeriesRequest: _TypeAlias = GetCampaignSeriesRequest  # noqa: Y015
+
+@_typing.final
+class SeriesPoint(_message.Message):
+    """What happened in one bucket: each recipient's sent_at, delivered_at,
+    read_at, failed_at and replied_at counted in the bucket it falls in.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    READ_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    REPLIED_FIELD_NUMBER: _builtins.int
+    sent: _builtins.int
+    delivered: _builtins.int
+    read: _builtins.int
+    failed: _builtins.int
+    replied: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """The bucket's start, UTC."""
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        sent: _builtins.int = ...,
+        delivered: _builtins.int = ...,
+        read: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        replied: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered", "failed", b"failed", "read", b"read", "replied", b"replied", "sent", b"sent", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SeriesPoint: _TypeAlias = SeriesPoint  # noqa: Y015
+
+@_typing.final
+class CampaignSeries(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POINTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___SeriesPoint]:
+        """Oldest first; buckets where nothing happened are left out."""
+
+    def __init__(
+        self,
+        *,
+        points: _abc.Iterable[Global___SeriesPoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["points", b"points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignSeries: _TypeAlias = CampaignSeries  # noqa: Y015

@@ -104,6 +104,11 @@ class MetricsServiceStub:
                 request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesRequest.SerializeToString,
                 response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesResponse.FromString,
                 _registered_method=True)
+        self.GetCampaignSeries = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/GetCampaignSeries',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignSeriesRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignSeries.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -203,6 +208,14 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCampaignSeries(self, request, context):
+        """Sends, deliveries, reads, failures and replies per time bucket, each
+        at its own time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -275,6 +288,11 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.ListUnmatchedStatuses,
                     request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesRequest.FromString,
                     response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesResponse.SerializeToString,
+            ),
+            'GetCampaignSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignSeries,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignSeriesRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignSeries.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -655,6 +673,33 @@ class MetricsService:
             '/xobito.metrics.v1.MetricsService/ListUnmatchedStatuses',
             xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesRequest.SerializeToString,
             xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListUnmatchedStatusesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/GetCampaignSeries',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignSeriesRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignSeries.FromString,
             options,
             channel_credentials,
             insecure,

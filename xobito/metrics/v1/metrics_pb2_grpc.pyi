@@ -59,6 +59,10 @@ class MetricsServiceStub:
     """How many of the campaign's messages Meta bills, per category."""
     ListUnmatchedStatuses: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListUnmatchedStatusesRequest, _metrics_pb2.ListUnmatchedStatusesResponse]
     """Statuses whose wamid no send has brought for a while, oldest first."""
+    GetCampaignSeries: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.GetCampaignSeriesRequest, _metrics_pb2.CampaignSeries]
+    """Sends, deliveries, reads, failures and replies per time bucket, each
+    at its own time.
+    """
 
 @_typing.type_check_only
 class MetricsServiceAsyncStub(MetricsServiceStub):
@@ -89,6 +93,10 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
     """How many of the campaign's messages Meta bills, per category."""
     ListUnmatchedStatuses: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListUnmatchedStatusesRequest, _metrics_pb2.ListUnmatchedStatusesResponse]  # type: ignore[assignment]
     """Statuses whose wamid no send has brought for a while, oldest first."""
+    GetCampaignSeries: _aio.UnaryUnaryMultiCallable[_metrics_pb2.GetCampaignSeriesRequest, _metrics_pb2.CampaignSeries]  # type: ignore[assignment]
+    """Sends, deliveries, reads, failures and replies per time bucket, each
+    at its own time.
+    """
 
 class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -200,5 +208,15 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metrics_pb2.ListUnmatchedStatusesResponse, _abc.Awaitable[_metrics_pb2.ListUnmatchedStatusesResponse]]:
         """Statuses whose wamid no send has brought for a while, oldest first."""
+
+    @_abc_1.abstractmethod
+    def GetCampaignSeries(
+        self,
+        request: _metrics_pb2.GetCampaignSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.CampaignSeries, _abc.Awaitable[_metrics_pb2.CampaignSeries]]:
+        """Sends, deliveries, reads, failures and replies per time bucket, each
+        at its own time.
+        """
 
 def add_MetricsServiceServicer_to_server(servicer: MetricsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

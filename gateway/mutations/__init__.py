@@ -1,0 +1,1 @@
+"""The schema's mutations, one per module: input, success and errors."""
