@@ -19,8 +19,7 @@ def _run(args: argparse.Namespace) -> int:
         from xobito.supervisor import run
     except ImportError:
         print(
-            "xobito: `xobito run` needs the local extra:"
-            " pip install 'xobito[local]'",
+            "xobito: `xobito run` needs the local extra: pip install 'xobito[local]'",
             file=sys.stderr,
         )
         return 2
