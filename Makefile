@@ -8,11 +8,12 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := xobito/ingest/v1/events_pb2.py
 
-.PHONY: help install proto run test lint format clean
+.PHONY: help install proto run test bench lint format clean
 
 help:
 	@echo "make run     start PostgreSQL, Valkey and every service"
 	@echo "make test    run the whole test suite"
+	@echo "make bench   measure speed on this machine (bench/results/latest.json)"
 	@echo "make proto   regenerate the gRPC code from proto/"
 	@echo "make lint    ruff and mypy"
 	@echo "make clean   remove the virtual environment and local data"
@@ -36,6 +37,9 @@ run: $(INSTALLED) $(GENERATED)
 
 test: $(INSTALLED) $(GENERATED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED) $(GENERATED)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

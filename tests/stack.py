@@ -52,13 +52,17 @@ class Servers:
     """PostgreSQL and Valkey for one test session."""
 
     root: Path
+    # Tests trade durability for speed; benchmarks measure the real thing.
+    durable: bool = False
     postgres: LocalPostgres = field(init=False)
     valkey: LocalValkey = field(init=False)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.postgres = LocalPostgres(self.root / "pg", free_port(), durable=False)
-        self.valkey = LocalValkey(self.root / "valkey", free_port(), durable=False)
+        port = free_port()
+        self.postgres = LocalPostgres(self.root / "pg", port, durable=self.durable)
+        port = free_port()
+        self.valkey = LocalValkey(self.root / "valkey", port, durable=self.durable)
 
     def start(self) -> None:
         self.postgres.prepare()
@@ -251,8 +255,8 @@ def reset_data(servers: Servers) -> None:
 
 
 @contextmanager
-def running_servers(root: Path) -> Iterator[Servers]:
-    servers = Servers(root)
+def running_servers(root: Path, *, durable: bool = False) -> Iterator[Servers]:
+    servers = Servers(root, durable=durable)
     try:
         servers.start()
         yield servers

@@ -1,0 +1,75 @@
+"""`make bench`: how fast the system is, measured on this machine.
+
+Starts durable PostgreSQL and Valkey servers and the four services, as
+`make run` does, runs each measurement, prints a table, and writes
+bench/results/latest.json. The ingest load, the hardware ceilings and
+the subscription fan-out are not measured yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import filter_sendable, recipients
+from tests.stack import Stack, running_servers
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
+    "filter_sendable": filter_sendable.measure,
+    "recipients_1m": recipients.measure,
+}
+
+
+def _flatten(results: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows = []
+    for name, value in results.items():
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{prefix}{name}.")
+        else:
+            rows.append((prefix + name, value))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--only", action="append", choices=sorted(MEASURES))
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    with (
+        tempfile.TemporaryDirectory() as root,
+        running_servers(Path(root), durable=True) as servers,
+    ):
+        stack = Stack(servers)
+        try:
+            stack.start()
+            for name in args.only or MEASURES:
+                print(f"measuring {name}…", flush=True)
+                started = time.perf_counter()
+                results.update(MEASURES[name](stack, recipients=args.recipients))
+                print(f"  done in {time.perf_counter() - started:.0f} s")
+        finally:
+            stack.stop()
+
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    width = max(len(name) for name, _ in _flatten(results))
+    for name, value in _flatten(results):
+        print(f"{name:<{width}}  {value}")
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
