@@ -1,0 +1,204 @@
+"""Webhooks at full speed through ingest, metrics and contacts.
+
+A campaign's sends are recorded first; then the load generator posts
+signed Meta-format bodies of 1-5 delivered and read statuses (3% of the
+bodies again, as Meta's retries; 3% replies) for a fixed time. Only what
+the counters show is counted: each delivered or read status moves one
+counter once. A probe posts one read status every 100 ms to a campaign of
+its own and times the change of its counters from the webhook's 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import grpc
+import httpx
+
+from bench.loadgen import LoadResult, post_for_async
+from bench.timing import percentile
+from tests.stack import APP_SECRET, Stack
+from xobito import webhooks
+from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+
+WORKSPACE = "bench-ingest"
+NUMBER = "100000000000002"
+RECIPIENTS = 150_000
+PROBES = 2_000
+SECONDS = 20.0
+START = 1_767_000_000
+
+
+def _phone(campaign: int, index: int) -> str:
+    return f"1777{campaign}{index:06d}"
+
+
+def _wamid(campaign: int, index: int) -> str:
+    return f"wamid.load-{campaign}-{index}"
+
+
+async def _register(stub: Any, campaign: int, count: int) -> str:
+    made = await stub.CreateCampaign(
+        metrics_pb2.CreateCampaignRequest(
+            workspace_id=WORKSPACE,
+            name=f"load {campaign}",
+            phone_number_id=NUMBER,
+            template_name="bench_template",
+        )
+    )
+    for start in range(0, count, 5_000):
+        indexes = range(start, min(count, start + 5_000))
+        await stub.AddRecipients(
+            metrics_pb2.AddRecipientsRequest(
+                campaign_id=made.id,
+                recipients=[
+                    metrics_pb2.Recipient(phone=_phone(campaign, i)) for i in indexes
+                ],
+            )
+        )
+        sends = []
+        for i in indexes:
+            send = metrics_pb2.Send(
+                phone=_phone(campaign, i), wamid=_wamid(campaign, i)
+            )
+            send.sent_at.FromSeconds(START)
+            sends.append(send)
+        await stub.RecordSends(
+            metrics_pb2.RecordSendsRequest(campaign_id=made.id, sends=sends)
+        )
+    return str(made.id)
+
+
+def webhook_bodies(count: int) -> list[bytes]:
+    """Bodies of 1-5 statuses for recipients of campaign 1, in order."""
+    rng = random.Random(8)
+    bodies: list[bytes] = []
+    recipient = 0
+    while len(bodies) < count and recipient < RECIPIENTS:
+        roll = rng.random()
+        if bodies and roll < 0.03:
+            bodies.append(bodies[rng.randrange(len(bodies))])
+            continue
+        if roll < 0.06:
+            replier = rng.randrange(max(recipient, 1))
+            message = webhooks.text_message(
+                f"wamid.load-in-{len(bodies)}",
+                _phone(1, replier),
+                START + 600,
+                "Is this still on?",
+            )
+            bodies.append(_body(messages=[message]))
+            continue
+        statuses: list[dict[str, Any]] = []
+        wanted = rng.randint(1, 5)
+        while len(statuses) < wanted and recipient < RECIPIENTS:
+            wamid, phone = _wamid(1, recipient), _phone(1, recipient)
+            statuses.append(webhooks.status(wamid, "delivered", START + 5, phone))
+            if len(statuses) < wanted and rng.random() < 0.6:
+                statuses.append(webhooks.status(wamid, "read", START + 60, phone))
+            recipient += 1
+        bodies.append(_body(statuses=statuses))
+    return bodies
+
+
+def _body(**items: Any) -> bytes:
+    return webhooks.body(
+        waba_id="200000000000002",
+        phone_number_id=NUMBER,
+        display_phone_number="16505550002",
+        **items,
+    )
+
+
+async def _counters(stub: Any, campaign_id: str) -> metrics_pb2.Counters:
+    campaign = await stub.GetCampaign(
+        metrics_pb2.GetCampaignRequest(workspace_id=WORKSPACE, campaign_id=campaign_id)
+    )
+    return campaign.counters
+
+
+async def _run(stack: Stack) -> dict[str, Any]:
+    async with grpc.aio.insecure_channel(stack.metrics_target) as channel:
+        stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+        load_id = await _register(stub, 1, RECIPIENTS)
+        probe_id = await _register(stub, 2, PROBES)
+        bodies = webhook_bodies(RECIPIENTS)
+        before = await _counters(stub, load_id)
+
+        url = f"{stack.ingest_url}/webhooks/whatsapp"
+        probe_acks: list[float] = []
+        changes: list[tuple[float, int]] = []
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            stream = stub.WatchCounters(
+                metrics_pb2.WatchCountersRequest(
+                    workspace_id=WORKSPACE, campaign_id=probe_id
+                )
+            )
+            async for update in stream:
+                changes.append((time.perf_counter(), update.counters.read))
+                if done.is_set() and update.counters.read >= len(probe_acks):
+                    return
+
+        async def probe() -> None:
+            async with httpx.AsyncClient(timeout=30) as client:
+                for index in range(PROBES):
+                    if done.is_set():
+                        return
+                    wamid, phone = _wamid(2, index), _phone(2, index)
+                    body = _body(
+                        statuses=[webhooks.status(wamid, "read", START + 9, phone)]
+                    )
+                    reply = await client.post(
+                        url,
+                        content=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "X-Hub-Signature-256": webhooks.sign(body, APP_SECRET),
+                        },
+                    )
+                    if reply.status_code != 200:
+                        return
+                    probe_acks.append(time.perf_counter())
+                    await asyncio.sleep(0.1)
+
+        watcher = asyncio.create_task(watch())
+        prober = asyncio.create_task(probe())
+        load: LoadResult = await post_for_async(
+            url,
+            lambda i: bodies[i],
+            APP_SECRET,
+            workers=16,
+            seconds=SECONDS,
+            limit=len(bodies),
+        )
+        done.set()
+        await prober
+        deadline = time.perf_counter() + 30
+        while changes[-1][1] < len(probe_acks) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        watcher.cancel()
+        after = await _counters(stub, load_id)
+
+    visible = (after.delivered - before.delivered) + (after.read - before.read)
+    lags = []
+    for k, acked in enumerate(probe_acks, start=1):
+        seen = next(t for t, read in changes if read >= k)
+        lags.append(max(0.0, (seen - acked) * 1000))
+    return {
+        "statuses_per_s": round(visible / load.seconds, 1),
+        "webhooks_per_s": round(load.answers[200] / load.seconds, 1),
+        "ack_p50_ms": round(percentile(load.latencies_ms, 0.50), 2),
+        "ack_p99_ms": round(percentile(load.latencies_ms, 0.99), 2),
+        "lag_p99_ms": round(percentile(lags, 0.99), 2) if lags else None,
+        "answers": {str(code): n for code, n in sorted(load.answers.items())},
+        "seconds": round(load.seconds, 1),
+    }
+
+
+def measure(stack: Stack, **_: Any) -> dict[str, Any]:
+    return {"ingest": asyncio.run(_run(stack))}
