@@ -23,6 +23,7 @@ from gateway.auth import RequireApiKey, ensure_dev_key
 from gateway.clients import Clients
 from gateway.dashboard import dashboard
 from gateway.export import export_recipients
+from gateway.live import Live
 from gateway.schema import schema
 from gateway.view import GraphQLView
 from xobito.database import migrate, open_pool
@@ -36,6 +37,7 @@ class State(TypedDict):
 
     pool: AsyncConnectionPool
     clients: Clients
+    live: Live
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -53,12 +55,14 @@ def create_app(settings: Settings) -> Starlette:
                 await ensure_dev_key(settings.database_url, settings.dev_api_key)
             clients = Clients.open(settings)
             stack.push_async_callback(clients.close)
+            live = Live(clients.metrics)
+            stack.push_async_callback(live.close)
             log.info(
                 "gateway ready",
                 metrics=settings.metrics_target,
                 contacts=settings.contacts_target,
             )
-            yield {"pool": pool, "clients": clients}
+            yield {"pool": pool, "clients": clients, "live": live}
 
     graphql = GraphQLView(
         schema,

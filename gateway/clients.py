@@ -1,4 +1,4 @@
-"""The gRPC clients of the metrics and contacts services.
+"""The gRPC clients of the metrics, contacts and ingest services.
 
 Channels are opened once, in the app's lifespan, and connect lazily, so
 the gateway starts while a service is still down. Every unary call has
@@ -24,6 +24,8 @@ from gateway.errors import (
 )
 from xobito.contacts.v1 import contacts_pb2 as cpb
 from xobito.contacts.v1 import contacts_pb2_grpc
+from xobito.ingest.v1 import ingest_pb2 as ipb
+from xobito.ingest.v1 import ingest_pb2_grpc
 from xobito.metrics.v1 import metrics_pb2 as mpb
 from xobito.metrics.v1 import metrics_pb2_grpc
 from xobito.settings import Settings
@@ -136,6 +138,29 @@ class MetricsClient:
         call = self._stub.ListUnmatchedStatuses(request, timeout=self._timeout)
         return await _call("metrics", call)
 
+    async def list_contact_sends(
+        self, request: mpb.ListContactSendsRequest
+    ) -> mpb.ListContactSendsResponse:
+        call = self._stub.ListContactSends(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def erase_contact(self, workspace_id: str, phone: str) -> int:
+        request = mpb.EraseContactRequest(workspace_id=workspace_id, phone=phone)
+        call = self._stub.EraseContact(request, timeout=self._timeout)
+        return (await _call("metrics", call)).rows_erased
+
+    async def list_retry_candidates(
+        self, request: mpb.ListRetryCandidatesRequest
+    ) -> mpb.ListRetryCandidatesResponse:
+        call = self._stub.ListRetryCandidates(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
+    async def queue_retries(
+        self, request: mpb.QueueRetriesRequest
+    ) -> mpb.QueueRetriesResponse:
+        call = self._stub.QueueRetries(request, timeout=self._timeout)
+        return await _call("metrics", call)
+
     async def watch_counters(
         self, workspace_id: str, campaign_id: str
     ) -> AsyncGenerator[mpb.CampaignCounters, None]:
@@ -164,6 +189,25 @@ class MetricsClient:
         finally:
             call.cancel()
 
+    async def watch_recipients(
+        self,
+        workspace_id: str,
+        campaign_id: str,
+        status: mpb.RecipientStatus.ValueType,
+    ) -> AsyncGenerator[mpb.RecipientRow, None]:
+        """Each recipient row as it changes, until closed; no deadline."""
+        request = mpb.WatchRecipientsRequest(
+            workspace_id=workspace_id, campaign_id=campaign_id, status=status
+        )
+        call = self._stub.WatchRecipients(request)
+        try:
+            async for row in call:
+                yield row
+        except grpc.aio.AioRpcError as error:
+            raise translate(error, "metrics") from None
+        finally:
+            call.cancel()
+
 
 class ContactsClient:
     """Contacts and their history, always scoped by workspace."""
@@ -176,6 +220,20 @@ class ContactsClient:
         request = cpb.GetContactRequest(workspace_id=workspace_id, phone=phone)
         call = self._stub.GetContact(request, timeout=self._timeout)
         return await _call("contacts", call)
+
+    async def get_contacts(
+        self, workspace_id: str, phones: list[str]
+    ) -> list[cpb.Contact]:
+        request = cpb.GetContactsRequest(workspace_id=workspace_id, phones=phones)
+        call = self._stub.GetContacts(request, timeout=self._timeout)
+        return list((await _call("contacts", call)).contacts)
+
+    async def filter_sendable(
+        self, workspace_id: str, phones: list[str]
+    ) -> list[cpb.Sendability]:
+        request = cpb.FilterSendableRequest(workspace_id=workspace_id, phones=phones)
+        call = self._stub.FilterSendable(request, timeout=self._timeout)
+        return list((await _call("contacts", call)).results)
 
     async def list_history(
         self, request: cpb.ListHistoryRequest
@@ -206,24 +264,45 @@ class ContactsClient:
         call = self._stub.SetKeywords(request, timeout=self._timeout)
         return (await _call("contacts", call)).keywords
 
+    async def erase_contact(self, workspace_id: str, phone: str) -> int:
+        request = cpb.EraseContactRequest(workspace_id=workspace_id, phone=phone)
+        call = self._stub.EraseContact(request, timeout=self._timeout)
+        return (await _call("contacts", call)).rows_erased
+
+
+class IngestClient:
+    """What ingest keeps of events that reached no workspace."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout_s: float) -> None:
+        self._stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        self._timeout = timeout_s
+
+    async def erase_contact(self, workspace_id: str, phone: str) -> int:
+        request = ipb.EraseContactRequest(workspace_id=workspace_id, phone=phone)
+        call = self._stub.EraseContact(request, timeout=self._timeout)
+        return (await _call("ingest", call)).rows_erased
+
 
 @dataclass(frozen=True)
 class Clients:
-    """Both clients and the channels under them."""
+    """The clients and the channels under them."""
 
     metrics: MetricsClient
     contacts: ContactsClient
+    ingest: IngestClient
     channels: tuple[grpc.aio.Channel, ...]
 
     @classmethod
     def open(cls, settings: Settings) -> Clients:
         metrics = grpc.aio.insecure_channel(settings.metrics_target)
         contacts = grpc.aio.insecure_channel(settings.contacts_target)
+        ingest = grpc.aio.insecure_channel(settings.ingest_target)
         timeout = settings.grpc_timeout_s
         return cls(
             metrics=MetricsClient(metrics, timeout),
             contacts=ContactsClient(contacts, timeout),
-            channels=(metrics, contacts),
+            ingest=IngestClient(ingest, timeout),
+            channels=(metrics, contacts, ingest),
         )
 
     async def close(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import strawberry
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.clients import Clients, ContactsClient, MetricsClient
 from gateway.errors import GatewayError
+from gateway.live import Live
+from gateway.loaders import ContactLoader, contact_loader
 
 
 @dataclass
@@ -21,6 +24,7 @@ class Context:
 
     clients: Clients
     pool: AsyncConnectionPool
+    live: Live
     workspace_id: str | None = None
     connection_params: dict[str, object] | None = None
 
@@ -38,6 +42,10 @@ class Context:
     @property
     def contacts(self) -> ContactsClient:
         return self.clients.contacts
+
+    @cached_property
+    def contact_loader(self) -> ContactLoader:
+        return contact_loader(self.contacts, self.workspace)
 
 
 Info = strawberry.Info[Context, None]

@@ -12,6 +12,16 @@ MIN_TO_JUDGE = 20
 LOW_DELIVERY_RATE = 90.0
 LOW_READ_RATE = 30.0
 HIGH_OPT_OUT_RATE = 2.0
+# Replies per delivered message that marketing broadcasts usually see;
+# below, the message asks for nothing; far above, check it is not a
+# complaint.
+USUAL_REPLY_MIN = 5.0
+USUAL_REPLY_MAX = 15.0
+
+READ_FLOOR_NOTE = (
+    "Read counts are a floor: many people turn off read receipts, and"
+    " their reads never reach us."
+)
 
 
 def percent(part: int, whole: int) -> float:

@@ -24,7 +24,10 @@ from gateway.mutations.contact_flag import (
     clear_contact_flag,
     set_contact_flag,
 )
+from gateway.mutations.erase_contact import EraseContactResult, erase_contact
+from gateway.mutations.retry_failed import RetryResult, retry_failed
 from gateway.mutations.stop_keywords import StopKeywordsResult, set_stop_keywords
+from gateway.subscriptions.recipient_updates import recipient_updates
 from gateway.types.campaign import (
     Campaign,
     CampaignConnection,
@@ -91,24 +94,33 @@ class Mutation:
     set_stop_keywords: StopKeywordsResult = strawberry.mutation(
         resolver=set_stop_keywords
     )
+    retry_failed: RetryResult = strawberry.mutation(resolver=retry_failed)
+    erase_contact: EraseContactResult = strawberry.mutation(resolver=erase_contact)
 
 
-@strawberry.type(description="Live counters over graphql-transport-ws.")
+@strawberry.type(description="Live counters and rows over graphql-transport-ws.")
 class Subscription:
     @strawberry.subscription
     async def campaign_counters(
         self, info: Info, campaign_id: strawberry.ID
     ) -> AsyncGenerator[CampaignCounters, None]:
         context = info.context
-        watch = context.metrics.watch_counters(context.workspace, campaign_id)
+        # Shared with every subscriber of the campaign in this process.
+        watch = context.live.counters.subscribe((context.workspace, campaign_id))
         try:
-            # Closing the stream, as when the client goes, cancels the call.
+            # Closing the stream, as when the client goes, leaves the
+            # feed; the last subscriber to leave cancels the call.
             async with aclosing(watch):
                 async for message in watch:
                     yield CampaignCounters.from_message(message)
         except NotFoundError:
             # The same words for unknown and foreign: existence stays hidden.
             raise NotFoundError("campaign not found") from None
+
+    recipient_updates = strawberry.subscription(
+        resolver=recipient_updates,
+        description="Each recipient row as it changes, from now on.",
+    )
 
 
 class Schema(strawberry.Schema):

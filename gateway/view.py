@@ -28,6 +28,7 @@ class GraphQLView(GraphQL[Context, None]):
         return Context(
             clients=state.clients,
             pool=state.pool,
+            live=state.live,
             workspace_id=getattr(state, "workspace_id", None),
         )
 

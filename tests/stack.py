@@ -30,6 +30,7 @@ from xobito.webhooks import sign
 
 SERVICES = ("metrics", "contacts", "ingest", "gateway")
 APP_SECRET = "test-app-secret"
+ERASURE_KEY = "test-erasure-key"
 VERIFY_TOKEN = "test-verify-token"
 STARTUP_SECONDS = 60.0
 
@@ -112,6 +113,7 @@ class Stack:
             REDIS_URL=self.servers.valkey.url,
             WHATSAPP_APP_SECRET=APP_SECRET,
             WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+            ERASURE_KEY=ERASURE_KEY,
             GATEWAY_PORT=str(self.ports["gateway"]),
             INGEST_HTTP_PORT=str(self.ports["ingest_http"]),
             INGEST_GRPC_PORT=str(self.ports["ingest_grpc"]),

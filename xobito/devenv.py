@@ -16,7 +16,12 @@ from pathlib import Path
 from xobito.settings import Settings
 
 DEV_ENV_FILE = "dev.env"
-GENERATED_SECRETS = ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "DEV_API_KEY")
+GENERATED_SECRETS = (
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+    "DEV_API_KEY",
+    "ERASURE_KEY",
+)
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:

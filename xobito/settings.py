@@ -44,6 +44,7 @@ class Settings:
     whatsapp_app_secret: str = field(default="", repr=False)
     whatsapp_verify_token: str = field(default="", repr=False)
     dev_api_key: str = field(default="", repr=False)
+    erasure_key: str = field(default="", repr=False)
 
     bind_host: str = "127.0.0.1"
     gateway_port: int = 8000
@@ -53,6 +54,7 @@ class Settings:
     contacts_grpc_port: int = 50053
     metrics_target: str = "127.0.0.1:50052"
     contacts_target: str = "127.0.0.1:50053"
+    ingest_target: str = "127.0.0.1:50051"
 
     log_level: str = "INFO"
     log_format: str = "auto"
@@ -70,20 +72,23 @@ class Settings:
         env = os.environ if env is None else env
         metrics_port = _int(env, "METRICS_GRPC_PORT", 50052)
         contacts_port = _int(env, "CONTACTS_GRPC_PORT", 50053)
+        ingest_port = _int(env, "INGEST_GRPC_PORT", 50051)
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             redis_url=env.get("REDIS_URL", ""),
             whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
             whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
             dev_api_key=env.get("DEV_API_KEY", ""),
+            erasure_key=env.get("ERASURE_KEY", ""),
             bind_host=env.get("BIND_HOST", "127.0.0.1"),
             gateway_port=_int(env, "GATEWAY_PORT", 8000),
             ingest_http_port=_int(env, "INGEST_HTTP_PORT", 8080),
-            ingest_grpc_port=_int(env, "INGEST_GRPC_PORT", 50051),
+            ingest_grpc_port=ingest_port,
             metrics_grpc_port=metrics_port,
             contacts_grpc_port=contacts_port,
             metrics_target=env.get("METRICS_TARGET", f"127.0.0.1:{metrics_port}"),
             contacts_target=env.get("CONTACTS_TARGET", f"127.0.0.1:{contacts_port}"),
+            ingest_target=env.get("INGEST_TARGET", f"127.0.0.1:{ingest_port}"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             log_format=env.get("LOG_FORMAT", "auto"),
             graphiql=_bool(env, "GRAPHIQL", True),

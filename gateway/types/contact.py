@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from gateway import cursors
 from gateway.context import Context, Info
 from gateway.errors import NotFoundError
+from gateway.history import Item, merged
 from gateway.types.pagination import PageInfo
 from gateway.types.scalars import time_of
 from xobito import phones
 from xobito.contacts.v1 import contacts_pb2 as cpb
+from xobito.metrics.v1 import metrics_pb2 as mpb
+
+if TYPE_CHECKING:
+    from gateway.types.recipients import TimelineEntry
+
+CAMPAIGN_MESSAGE = "campaign_message"
 
 
-@strawberry.type(description="An inbound message or a change of the contact's flags.")
+@strawberry.type(
+    description="An inbound message, a change of the contact's flags, or a "
+    "campaign message sent to the contact."
+)
 class HistoryItem:
-    kind: str = strawberry.field(description="inbound_message or flag_change")
+    kind: str = strawberry.field(
+        description="inbound_message, flag_change or campaign_message"
+    )
     at: datetime | None
     wamid: str | None
     type: str | None
@@ -26,9 +39,24 @@ class HistoryItem:
     flag: str | None
     value: bool | None
     reason: str | None
+    campaign_id: strawberry.ID | None = None
+    campaign_name: str | None = None
+    template_name: str | None = None
+    status: str | None = strawberry.field(
+        default=None,
+        description="For campaign messages: PENDING, SENT, FAILED, DELIVERED or READ.",
+    )
+    timeline: (
+        list[Annotated[TimelineEntry, strawberry.lazy("gateway.types.recipients")]]
+        | None
+    ) = strawberry.field(
+        default=None, description="For campaign messages: Meta's statuses."
+    )
 
     @classmethod
-    def of(cls, item: cpb.HistoryItem) -> HistoryItem:
+    def of(cls, item: cpb.HistoryItem | mpb.ContactSend) -> HistoryItem:
+        if isinstance(item, mpb.ContactSend):
+            return cls.of_send(item)
         is_flag = bool(item.flag)
         return cls(
             kind=item.kind,
@@ -40,6 +68,32 @@ class HistoryItem:
             flag=item.flag or None,
             value=item.value if is_flag else None,
             reason=item.reason or None,
+        )
+
+    @classmethod
+    def of_send(cls, send: mpb.ContactSend) -> HistoryItem:
+        # Imported here: the recipients module imports this one.
+        from gateway.types.recipients import TimelineEntry
+
+        status = mpb.RecipientStatus.Name(send.status)
+        return cls(
+            kind=CAMPAIGN_MESSAGE,
+            at=time_of(send, "sent_at"),
+            wamid=send.wamid or None,
+            type=None,
+            text=None,
+            context_wamid=None,
+            flag=None,
+            value=None,
+            reason=None,
+            campaign_id=strawberry.ID(send.campaign_id),
+            campaign_name=send.campaign_name,
+            template_name=send.template_name,
+            status=status.removeprefix("RECIPIENT_STATUS_"),
+            timeline=[
+                TimelineEntry(status=entry.status, at=entry.at.ToDatetime(tzinfo=UTC))
+                for entry in send.timeline
+            ],
         )
 
 
@@ -130,24 +184,35 @@ class Contact:
     async def history(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> HistoryConnection:
+        """What they wrote, their flags' changes and the campaign messages
+        sent to them, newest first."""
         context = info.context
 
-        async def fetch(
-            page_token: str, page_size: int
-        ) -> cursors.Page[cpb.HistoryItem]:
+        async def written(page_token: str, page_size: int) -> cursors.Page[Item]:
             request = cpb.ListHistoryRequest(
                 workspace_id=context.workspace,
                 phone=self.phone,
                 page_size=page_size,
                 page_token=page_token,
             )
-            answer = await context.contacts.list_history(request)
+            try:
+                answer = await context.contacts.list_history(request)
+            except NotFoundError:
+                return cursors.Page([], "")
             return cursors.Page(answer.items, answer.next_page_token)
 
-        try:
-            page = await cursors.paginate(fetch, first, after)
-        except NotFoundError:
-            page = cursors.Slice([], [], False, 0)
+        async def sent(page_token: str, page_size: int) -> cursors.Page[Item]:
+            answer = await context.metrics.list_contact_sends(
+                mpb.ListContactSendsRequest(
+                    workspace_id=context.workspace,
+                    phone=self.phone,
+                    page_size=page_size,
+                    page_token=page_token,
+                )
+            )
+            return cursors.Page(answer.sends, answer.next_page_token)
+
+        page = await merged(written, sent, first, after)
         return HistoryConnection(
             page_info=PageInfo.of(page),
             edges=[

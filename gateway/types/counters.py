@@ -47,12 +47,48 @@ class Counters:
         )
 
 
+@strawberry.type(
+    description="Where healthy rates lie, in percent, as the warnings judge."
+)
+class KpiRanges:
+    delivery_min: float = strawberry.field(
+        description="deliveryRate at or above it is healthy."
+    )
+    read_min: float = strawberry.field(description="readRate at or above it.")
+    reply_min: float = strawberry.field(
+        description="replyRate from here to replyMax is usual for marketing."
+    )
+    reply_max: float
+    opt_out_max: float = strawberry.field(description="optOutRate below it is healthy.")
+
+
+_RANGES = KpiRanges(
+    delivery_min=kpis.LOW_DELIVERY_RATE,
+    read_min=kpis.LOW_READ_RATE,
+    reply_min=kpis.USUAL_REPLY_MIN,
+    reply_max=kpis.USUAL_REPLY_MAX,
+    opt_out_max=kpis.HIGH_OPT_OUT_RATE,
+)
+
+
 @strawberry.type(description="Rates along the funnel in percent; null for 0/0.")
 class Kpis:
     delivery_rate: float | None = strawberry.field(description="delivered / sent")
     read_rate: float | None = strawberry.field(description="read / delivered")
     reply_rate: float | None = strawberry.field(description="replied / delivered")
+    opt_out_rate: float | None = strawberry.field(description="optedOut / delivered")
     warnings: list[str]
+    read_count_is_floor: bool = strawberry.field(
+        resolver=lambda: True,
+        description="Always true: reads hidden by read receipts never arrive.",
+    )
+    notes: list[str] = strawberry.field(
+        resolver=lambda: [kpis.READ_FLOOR_NOTE],
+        description="How to read the figures, in plain words.",
+    )
+    ranges: KpiRanges = strawberry.field(
+        resolver=lambda: _RANGES, description="Where healthy rates lie."
+    )
 
     @classmethod
     def of(cls, counters: Counters) -> Kpis:
@@ -61,6 +97,7 @@ class Kpis:
             delivery_rate=kpis.rate(delivered, sent),
             read_rate=kpis.rate(counters.read, delivered),
             reply_rate=kpis.rate(counters.replied, delivered),
+            opt_out_rate=kpis.rate(counters.opted_out, delivered),
             warnings=kpis.warnings(
                 sent=sent,
                 delivered=delivered,

@@ -8,8 +8,9 @@ from enum import Enum
 import strawberry
 
 from gateway import cursors
-from gateway.context import Context
+from gateway.context import Context, Info
 from gateway.errors import NotFoundError
+from gateway.types.contact import Contact
 from gateway.types.pagination import PageInfo
 from gateway.types.scalars import from_timestamp, time_of
 from xobito.metrics.v1 import metrics_pb2 as mpb
@@ -51,6 +52,12 @@ class TimelineEntry:
     at: datetime
 
 
+async def _contact(root: Recipient, info: Info) -> Contact | None:
+    # Batched: a page of rows makes one GetContacts call.
+    found = await info.context.contact_loader.load(root.phone)
+    return None if found is None else Contact.of(found)
+
+
 @strawberry.type
 class Recipient:
     phone: str
@@ -65,6 +72,11 @@ class Recipient:
     opted_out_at: datetime | None
     failure: Failure | None
     timeline: list[TimelineEntry]
+
+    contact: Contact | None = strawberry.field(
+        resolver=_contact,
+        description="The contact behind the phone; null when there is none yet.",
+    )
 
     @classmethod
     def of(cls, row: mpb.RecipientRow) -> Recipient:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from services.contacts.erasure import ContactErasure
 from services.contacts.keyword_store import KeywordStore
 from services.contacts.servicer import SERVICE_NAME, ContactsServicer
 from services.contacts.store import ContactStore
@@ -25,7 +26,9 @@ async def run(settings: Settings) -> None:
     store = ContactStore(pool, inactive_after=settings.inactive_after_failures)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
-        servicer = ContactsServicer(store, KeywordStore(pool))
+        servicer = ContactsServicer(
+            store, KeywordStore(pool), ContactErasure(pool, settings.erasure_key)
+        )
         contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 

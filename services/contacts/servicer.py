@@ -10,6 +10,7 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.contacts import history, keywords, rules
+from services.contacts.erasure import ContactErasure
 from services.contacts.history import HistoryItem, InboundMessage
 from services.contacts.keyword_store import KeywordStore
 from services.contacts.keywords import Keywords
@@ -33,24 +34,33 @@ SERVICE_NAME = contacts_pb2.DESCRIPTOR.services_by_name["ContactsService"].full_
 
 
 class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
-    def __init__(self, store: ContactStore, keyword_store: KeywordStore) -> None:
+    def __init__(
+        self,
+        store: ContactStore,
+        keyword_store: KeywordStore,
+        erasure: ContactErasure,
+    ) -> None:
         self._store = store
         self._keywords = keyword_store
+        self._erasure = erasure
 
     async def FilterSendable(
         self, request: contacts_pb2.FilterSendableRequest, context: Context
     ) -> contacts_pb2.FilterSendableResponse:
         _require(workspace_id=request.workspace_id)
         numbers = [phones.normalize(phone) for phone in request.phones]
+        valid = [n for n in numbers if n is not None]
+        # An erased number is refused under its marker.
+        markers = self._erasure.markers(valid)
 
         blocked = await self._store.blocked(
-            request.workspace_id, [n for n in numbers if n is not None]
+            request.workspace_id, [*valid, *markers.values()]
         )
 
         # Each result names the phone as the caller wrote it.
         return contacts_pb2.FilterSendableResponse(
             results=[
-                _sendability(asked, number, blocked)
+                _sendability(asked, number, blocked, markers)
                 for asked, number in zip(request.phones, numbers, strict=True)
             ]
         )
@@ -85,6 +95,18 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         if contact is None:
             raise NotFoundError("no such contact")
         return _contact_message(contact)
+
+    async def GetContacts(
+        self, request: contacts_pb2.GetContactsRequest, context: Context
+    ) -> contacts_pb2.GetContactsResponse:
+        _require(workspace_id=request.workspace_id)
+        numbers = {phones.normalize(phone) for phone in request.phones}
+        found = await self._store.contacts(
+            request.workspace_id, [n for n in numbers if n is not None]
+        )
+        return contacts_pb2.GetContactsResponse(
+            contacts=[_contact_message(contact) for contact in found]
+        )
 
     async def ListHistory(
         self, request: contacts_pb2.ListHistoryRequest, context: Context
@@ -183,6 +205,19 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         _require(workspace_id=request.workspace_id)
         own = await self._keywords.get(request.workspace_id)
         return contacts_pb2.GetKeywordsResponse(keywords=_keywords_message(own))
+
+    async def EraseContact(
+        self, request: contacts_pb2.EraseContactRequest, context: Context
+    ) -> contacts_pb2.EraseContactResponse:
+        _require(workspace_id=request.workspace_id, phone=request.phone)
+        phone = phones.normalize(request.phone)
+        if phone is None:
+            raise InvalidArgumentError("phone is not a phone number")
+
+        erased = await self._erasure.erase(request.workspace_id, phone)
+
+        log.info("contact erased", rows=erased)
+        return contacts_pb2.EraseContactResponse(rows_erased=erased)
 
 
 _FLAGS = {
@@ -295,6 +330,7 @@ def _history_item(item: HistoryItem) -> contacts_pb2.HistoryItem:
         flag=item.flag,
         value=item.value,
         reason=item.reason,
+        page_token=history.encode_token(item.cursor),
     )
 
 
@@ -315,8 +351,14 @@ def _keywords_message(own: Keywords) -> contacts_pb2.Keywords:
 
 
 def _sendability(
-    asked: str, number: str | None, blocked: dict[str, str]
+    asked: str,
+    number: str | None,
+    blocked: dict[str, str],
+    markers: dict[str, str],
 ) -> contacts_pb2.Sendability:
     """The answer for one phone, named as the caller wrote it."""
-    reason = phones.INVALID_NUMBER if number is None else blocked.get(number, "")
+    if number is None:
+        reason = phones.INVALID_NUMBER
+    else:
+        reason = blocked.get(number) or blocked.get(markers.get(number, ""), "")
     return contacts_pb2.Sendability(phone=asked, sendable=not reason, reason=reason)

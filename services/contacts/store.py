@@ -145,6 +145,17 @@ class ContactStore:
             row = await cursor.fetchone()
         return None if row is None else _contact_of(row)
 
+    async def contacts(self, workspace_id: str, phones: Sequence[str]) -> list[Contact]:
+        """The known contacts among `phones`, in one query."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM contacts.contacts"
+                " WHERE workspace_id = %s AND phone = ANY(%s)",
+                [workspace_id, list(set(phones))],
+            )
+            rows = await cursor.fetchall()
+        return [_contact_of(row) for row in rows]
+
     async def history(
         self, workspace_id: str, phone: str, limit: int, after: Cursor | None
     ) -> list[HistoryItem]:

@@ -7,6 +7,7 @@ import sys
 
 from services.ingest import server
 from services.ingest.app import create_app
+from services.ingest.erasure import IngestErasure
 from services.ingest.forwarder import Forwarder
 from services.ingest.servicer import IngestServicer
 from services.ingest.store import IngestStore
@@ -30,7 +31,7 @@ async def main(settings: Settings) -> None:
     await server.run(
         settings,
         create_app(settings, forwarder, store),
-        IngestServicer(store),
+        IngestServicer(store, IngestErasure(pool)),
         on_shutdown=close,
     )
 

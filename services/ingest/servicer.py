@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
+from services.ingest.erasure import IngestErasure
 from services.ingest.store import IngestStore
+from xobito import phones
 from xobito.errors import InvalidArgumentError
 from xobito.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
+log = structlog.get_logger(__name__)
+
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, store: IngestStore) -> None:
+    def __init__(self, store: IngestStore, erasure: IngestErasure) -> None:
         self._store = store
+        self._erasure = erasure
 
     async def ListUnroutableEvents(
         self,
@@ -36,3 +43,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             )
             event.received_at.FromDatetime(row.received_at)
         return response
+
+    async def EraseContact(
+        self,
+        request: ingest_pb2.EraseContactRequest,
+        context: Any,
+    ) -> ingest_pb2.EraseContactResponse:
+        phone = phones.normalize(request.phone)
+        if phone is None:
+            raise InvalidArgumentError("phone is not a phone number")
+
+        erased = await self._erasure.erase(phone)
+
+        log.info("contact erased", rows=erased)
+        return ingest_pb2.EraseContactResponse(rows_erased=erased)

@@ -57,8 +57,13 @@ class RowChanges:
         self.states[recipient_id] = change(old)
         return self.states[recipient_id] != old
 
-    async def write(self, conn: Conn) -> list[OutboxRow]:
-        """Update the changed rows and record their counter deltas."""
+    async def write(
+        self, conn: Conn, written: dict[str, list[int]] | None = None
+    ) -> list[OutboxRow]:
+        """Update the changed rows and record their counter deltas.
+
+        written, if given, receives the changed recipients' ids by campaign.
+        """
         changed = []
         deltas: dict[str, dict[str, int]] = {}
         for recipient_id, state in self.states.items():
@@ -71,4 +76,9 @@ class RowChanges:
             for field, by in counter_deltas(before, state).items():
                 campaign[field] = campaign.get(field, 0) + by
         await ledger.update_recipients(conn, changed)
+        if written is not None:
+            written.clear()  # a retried transaction starts afresh
+            for recipient_id, _ in changed:
+                campaign_id = self._campaigns[recipient_id]
+                written.setdefault(campaign_id, []).append(recipient_id)
         return await outbox.insert(conn, deltas)

@@ -32,6 +32,7 @@ from services.metrics.events import (
 )
 from services.metrics.ledger import Conn, Pool, transact
 from services.metrics.outbox import OutboxRow
+from services.metrics.recipient_feed import RecipientFeed
 from services.metrics.search import name_key
 from services.metrics.statuses import (
     Bucket,
@@ -77,10 +78,17 @@ def _phones(raw: Sequence[str], what: str) -> list[str]:
 
 
 class Recorder:
-    def __init__(self, pool: Pool, counters: Counters, reply_window: timedelta) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        counters: Counters,
+        reply_window: timedelta,
+        feed: RecipientFeed | None = None,
+    ) -> None:
         self._pool = pool
         self._counters = counters
         self._reply_window = reply_window
+        self._feed = feed
 
     async def add_recipients(
         self, campaign_id: str, recipients: Sequence[NewRecipient]
@@ -131,6 +139,7 @@ class Recorder:
                 )
         wamids = sorted(phone_of)
         now = datetime.now(UTC)
+        written: dict[str, list[int]] = {}
 
         async def work(conn: Conn) -> tuple[SendsResult, list[OutboxRow]]:
             campaign = await _campaign(conn, campaign_id)
@@ -170,10 +179,11 @@ class Recorder:
                 conn, billing.pricings((report, campaign_id) for report in parked)
             )
             result = SendsResult(recorded, len(parked))
-            return result, await changes.write(conn)
+            return result, await changes.write(conn, written)
 
         result, rows = await transact(self._pool, work)
         await self._counters.apply(rows)
+        await self._published(written)
         bind_contextvars(
             sends=len(sends),
             recorded=result.recorded,
@@ -189,6 +199,7 @@ class Recorder:
         for index, report in enumerate(batch.statuses):
             first.setdefault(report.key, index)
         reports = [batch.statuses[index] for index in first.values()]
+        written: dict[str, list[int]] = {}
 
         async def work(conn: Conn) -> tuple[EventsResult, list[OutboxRow]]:
             await ledger.lock_wamids(conn, [report.wamid for report in reports])
@@ -222,10 +233,12 @@ class Recorder:
                     applied.append((report, rows[recipient_id].campaign_id))
             await billing.record(conn, billing.pricings(applied))
             replies = _apply_messages(changes, batch, targets, new_messages)
-            return EventsResult(outcomes, replies), await changes.write(conn)
+            result = EventsResult(outcomes, replies)
+            return result, await changes.write(conn, written)
 
         result, rows = await transact(self._pool, work)
         await self._counters.apply(rows)
+        await self._published(written)
         bind_contextvars(
             statuses=len(batch.statuses),
             applied=result.outcomes.count(Outcome.APPLIED),
@@ -234,6 +247,10 @@ class Recorder:
             replies=result.replies,
         )
         return result
+
+    async def _published(self, written: dict[str, list[int]]) -> None:
+        if self._feed is not None:
+            await self._feed.publish(written)
 
     async def _targets(self, conn: Conn, batch: EventBatch) -> _Targets:
         """The campaign recipients the messages and opt-outs are about.

@@ -10,10 +10,14 @@ from typing import cast
 import grpc
 
 from services.metrics.campaigns import Campaigns
+from services.metrics.contact_sends import ContactSends
 from services.metrics.counters import Counters
+from services.metrics.erasure import RecipientErasure
 from services.metrics.ledger import Pool
+from services.metrics.recipient_feed import RecipientFeed
 from services.metrics.recipients import Recipients
 from services.metrics.recording import Recorder
+from services.metrics.retries import Retries
 from services.metrics.servicer import SERVICE_NAME, MetricsServicer
 from services.metrics.standing import Standing
 from services.metrics.unmatched import Unmatched
@@ -32,13 +36,18 @@ async def run(settings: Settings) -> None:
     pool = cast(Pool, await open_pool(settings.database_url))
     client = cache.connect(settings.redis_url)
     counters = Counters(pool, client)
+    feed = RecipientFeed(pool, client)
     servicer = MetricsServicer(
         Campaigns(pool, counters),
-        Recorder(pool, counters, timedelta(hours=settings.reply_window_hours)),
+        Recorder(pool, counters, timedelta(hours=settings.reply_window_hours), feed),
         Recipients(pool),
         counters,
         Standing(pool),
         Unmatched(pool, timedelta(seconds=settings.unmatched_after_seconds)),
+        Retries(pool, client),
+        RecipientErasure(pool, settings.erasure_key),
+        feed,
+        ContactSends(pool),
     )
     relay = asyncio.create_task(counters.run_relay())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 import grpc
@@ -11,16 +12,20 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.metrics import events
 from services.metrics.batches import event_batch
 from services.metrics.campaigns import Campaigns, CampaignView, campaign_status
+from services.metrics.contact_sends import ContactSend, ContactSends
 from services.metrics.counters import Counters
+from services.metrics.erasure import RecipientErasure
 from services.metrics.events import Outcome
+from services.metrics.recipient_feed import RecipientFeed
 from services.metrics.recipients import Recipients, RecipientSort, RecipientView
 from services.metrics.recording import Recorder
+from services.metrics.retries import Retries
 from services.metrics.series import Bucket
 from services.metrics.standing import Standing
 from services.metrics.statuses import Status, Tally
 from services.metrics.store import CampaignRecord
 from services.metrics.unmatched import Unmatched
-from xobito import failures
+from xobito import failures, phones
 from xobito.errors import InvalidArgumentError
 from xobito.ingest.v1 import events_pb2
 from xobito.metrics.v1 import metrics_pb2 as pb
@@ -46,6 +51,10 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         counters: Counters,
         standing: Standing,
         unmatched: Unmatched,
+        retries: Retries,
+        erasure: RecipientErasure,
+        recipient_feed: RecipientFeed,
+        contact_sends: ContactSends,
     ) -> None:
         self._campaigns = campaigns
         self._recorder = recorder
@@ -53,6 +62,10 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         self._counters = counters
         self._standing = standing
         self._unmatched = unmatched
+        self._retries = retries
+        self._erasure = erasure
+        self._recipient_feed = recipient_feed
+        self._contact_sends = contact_sends
 
     # -- the campaign sender -----------------------------------------------
 
@@ -202,6 +215,18 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
                 counters=_counters(tally),
             )
 
+    async def WatchRecipients(
+        self, request: pb.WatchRecipientsRequest, context: Context
+    ) -> AsyncIterator[pb.RecipientRow]:
+        status = _status_filter(request.status)
+        watch = self._recipient_feed.watch(
+            request.workspace_id, request.campaign_id, status
+        )
+        async with aclosing(watch):
+            async for views in watch:
+                for view in views:
+                    yield _recipient(view)
+
     async def ListCampaignWarnings(
         self, request: pb.ListCampaignWarningsRequest, context: Context
     ) -> pb.ListCampaignWarningsResponse:
@@ -299,6 +324,72 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             ]
         )
 
+    async def ListRetryCandidates(
+        self, request: pb.ListRetryCandidatesRequest, context: Context
+    ) -> pb.ListRetryCandidatesResponse:
+        found = await self._retries.candidates(
+            request.workspace_id, request.campaign_id, list(request.categories)
+        )
+        return pb.ListRetryCandidatesResponse(
+            phones=found.phones,
+            not_retryable=found.not_retryable,
+            already_queued=found.already_queued,
+        )
+
+    async def QueueRetries(
+        self, request: pb.QueueRetriesRequest, context: Context
+    ) -> pb.QueueRetriesResponse:
+        result = await self._retries.queue(
+            request.workspace_id,
+            request.campaign_id,
+            list(request.categories),
+            list(request.phones),
+        )
+        return pb.QueueRetriesResponse(
+            queued=result.queued,
+            already_queued=result.already_queued,
+            not_retryable=result.not_retryable,
+        )
+
+    async def WatchRetries(
+        self, request: pb.WatchRetriesRequest, context: Context
+    ) -> AsyncIterator[pb.QueuedRetry]:
+        watch = self._retries.watch(request.workspace_id, request.campaign_id)
+        # Closed at once when the call ends, so unsent retries go back.
+        async with aclosing(watch):
+            async for retry in watch:
+                yield pb.QueuedRetry(
+                    campaign_id=retry.campaign_id,
+                    phone=retry.phone,
+                    name=retry.name,
+                    failure_code=retry.failure_code,
+                    failed_at=_timestamp(retry.failed_at),
+                    queued_at=_timestamp(retry.queued_at),
+                )
+
+    async def EraseContact(
+        self, request: pb.EraseContactRequest, context: Context
+    ) -> pb.EraseContactResponse:
+        phone = phones.normalize(request.phone)
+        if not request.workspace_id or phone is None:
+            raise InvalidArgumentError("workspace_id and a phone are required")
+        erased = await self._erasure.erase(request.workspace_id, phone)
+        return pb.EraseContactResponse(rows_erased=erased)
+
+    async def ListContactSends(
+        self, request: pb.ListContactSendsRequest, context: Context
+    ) -> pb.ListContactSendsResponse:
+        phone = phones.normalize(request.phone)
+        if not request.workspace_id or phone is None:
+            raise InvalidArgumentError("workspace_id and a phone are required")
+        page = await self._contact_sends.page(
+            request.workspace_id, phone, request.page_size, request.page_token
+        )
+        return pb.ListContactSendsResponse(
+            sends=[_contact_send(phone, send) for send in page.sends],
+            next_page_token=page.next_page_token,
+        )
+
 
 # -- replies -------------------------------------------------------------
 
@@ -369,6 +460,21 @@ def _recipient(view: RecipientView) -> pb.RecipientRow:
             pb.TimelineEntry(status=status, at=_timestamp(at))
             for status, at in view.timeline
         ],
+    )
+
+
+def _contact_send(phone: str, send: ContactSend) -> pb.ContactSend:
+    row = _recipient(RecipientView(phone, "", send.state, send.timeline))
+    return pb.ContactSend(
+        campaign_id=send.campaign_id,
+        campaign_name=send.campaign_name,
+        template_name=send.template_name,
+        wamid=row.wamid,
+        status=row.status,
+        sent_at=row.sent_at,
+        failure=row.failure if row.HasField("failure") else None,
+        timeline=row.timeline,
+        page_token=send.page_token,
     )
 
 

@@ -44,8 +44,8 @@ NOT_IN_CLUSTER = {
 SECRETS_READ = {
     "gateway": {"DATABASE_URL"},
     "ingest": {"DATABASE_URL", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"},
-    "metrics": {"DATABASE_URL", "REDIS_URL"},
-    "contacts": {"DATABASE_URL"},
+    "metrics": {"DATABASE_URL", "REDIS_URL", "ERASURE_KEY"},
+    "contacts": {"DATABASE_URL", "ERASURE_KEY"},
     "migrate": {"DATABASE_URL"},
 }
 SECRET_VARIABLES = set().union(*SECRETS_READ.values())
@@ -307,7 +307,7 @@ def test_targets_name_services_of_the_right_port(objects: Any) -> None:
         for svc in of_kind(objects, "Service")
     }
 
-    for variable in ("METRICS_TARGET", "CONTACTS_TARGET"):
+    for variable in ("METRICS_TARGET", "CONTACTS_TARGET", "INGEST_TARGET"):
         host, port = settings[variable].split(":")
         assert int(port) in services[host], variable
 

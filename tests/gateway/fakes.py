@@ -43,11 +43,23 @@ def _page(rows: list, size: int, token: str) -> tuple[list, str]:
     return rows[start:end], (str(end) if end < len(rows) else "")
 
 
+def _tokened(items: list[Any]) -> list[Any]:
+    """Copies of the items, each with the token of the page after it."""
+    tokened = []
+    for index, item in enumerate(items):
+        copy = type(item)()
+        copy.CopyFrom(item)
+        copy.page_token = str(index + 1)
+        tokened.append(copy)
+    return tokened
+
+
 @dataclass
 class FakeMetrics(metrics_pb2_grpc.MetricsServiceServicer):
     campaigns: dict[tuple[str, str], mpb.Campaign] = field(default_factory=dict)
     recipients: dict[str, list[mpb.RecipientRow]] = field(default_factory=dict)
     reasons: dict[str, list[mpb.FailureReason]] = field(default_factory=dict)
+    sends: dict[str, list[mpb.ContactSend]] = field(default_factory=dict)
     requests: list[object] = field(default_factory=list)
     watchers: dict[str, queue.Queue[mpb.CampaignCounters]] = field(default_factory=dict)
     watching: Counter[str] = field(default_factory=Counter)
@@ -68,6 +80,12 @@ class FakeMetrics(metrics_pb2_grpc.MetricsServiceServicer):
     def GetCampaign(self, request, context):
         self.requests.append(request)
         return self._campaign(request.workspace_id, request.campaign_id, context)
+
+    def ListContactSends(self, request, context):
+        self.requests.append(request)
+        sends = _tokened(self.sends.get(request.phone, []))
+        rows, token = _page(sends, request.page_size, request.page_token)
+        return mpb.ListContactSendsResponse(sends=rows, next_page_token=token)
 
     def ListCampaigns(self, request, context):
         self.requests.append(request)
@@ -158,7 +176,7 @@ class FakeContacts(contacts_pb2_grpc.ContactsServiceServicer):
 
     def ListHistory(self, request, context):
         self.requests.append(request)
-        items = self.history.get(request.phone, [])
+        items = _tokened(self.history.get(request.phone, []))
         rows, token = _page(items, request.page_size, request.page_token)
         return cpb.ListHistoryResponse(items=rows, next_page_token=token)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
 import pytest
 
@@ -125,3 +126,47 @@ def test_completing_the_subscription_cancels_the_grpc_call(
         ws.send({"id": "1", "type": "complete"})
 
         wait_until(lambda: fakes.metrics.watching["cmp_live_done"] == 0)
+
+
+def test_twenty_subscribers_share_one_grpc_call(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_live_shared", recipient_total=1)
+
+    with ExitStack() as stack:
+        for _ in range(20):
+            ws = stack.enter_context(socket(gateway.gateway_url))
+            ws.init(keys.one)
+            ws.subscribe(COUNTERS, id="cmp_live_shared")
+            ws.receive()
+
+        assert fakes.metrics.watching["cmp_live_shared"] == 1
+
+    wait_until(lambda: fakes.metrics.watching["cmp_live_shared"] == 0)
+
+
+def test_a_burst_arrives_paced_and_ends_on_the_truth(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    campaign = fakes.metrics.add_campaign("cmp_live_burst", recipient_total=200)
+    received: list[dict[str, int]] = []
+
+    with socket(gateway.gateway_url) as ws:
+        ws.init(keys.one)
+        ws.subscribe(COUNTERS, id="cmp_live_burst")
+        ws.receive()
+        started = time.monotonic()
+        for sent in range(1, 201):
+            change = counters_of(campaign)
+            change.counters.sent = sent
+            fakes.metrics.push("cmp_live_burst", change)
+            time.sleep(0.004)
+        took = time.monotonic() - started
+        while not received or received[-1]["sent"] < 200:
+            message = ws.receive(timeout=2)
+            received.append(message["payload"]["data"]["campaignCounters"])
+
+    # At most one per 100 ms of the burst (~0.9 s), and the last.
+    assert len(received) <= 3 + took * 10
+    assert received[-1]["sent"] == 200
+    assert received[-1]["sentPct"] == 100.0

@@ -244,6 +244,7 @@ class HistoryItem(_message.Message):
     FLAG_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """inbound_message or flag_change."""
     wamid: _builtins.str
@@ -255,6 +256,8 @@ class HistoryItem(_message.Message):
     """For flag changes: which flag, its new value, and why."""
     value: _builtins.bool
     reason: _builtins.str
+    page_token: _builtins.str
+    """Resumes the history right after this item."""
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -269,10 +272,11 @@ class HistoryItem(_message.Message):
         flag: _builtins.str = ...,
         value: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_wamid", b"context_wamid", "flag", b"flag", "kind", b"kind", "occurred_at", b"occurred_at", "reason", b"reason", "text", b"text", "type", b"type", "value", b"value", "wamid", b"wamid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_wamid", b"context_wamid", "flag", b"flag", "kind", b"kind", "occurred_at", b"occurred_at", "page_token", b"page_token", "reason", b"reason", "text", b"text", "type", b"type", "value", b"value", "wamid", b"wamid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -640,3 +644,92 @@ class GetKeywordsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetKeywordsResponse: _TypeAlias = GetKeywordsResponse  # noqa: Y015
+
+@_typing.final
+class GetContactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONES_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    @_builtins.property
+    def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phones: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phones", b"phones", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactsRequest: _TypeAlias = GetContactsRequest  # noqa: Y015
+
+@_typing.final
+class GetContactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Contact]:
+        """Only the phones that are known contacts, in no particular order."""
+
+    def __init__(
+        self,
+        *,
+        contacts: _abc.Iterable[Global___Contact] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactsResponse: _TypeAlias = GetContactsResponse  # noqa: Y015
+
+@_typing.final
+class EraseContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactRequest: _TypeAlias = EraseContactRequest  # noqa: Y015
+
+@_typing.final
+class EraseContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_ERASED_FIELD_NUMBER: _builtins.int
+    rows_erased: _builtins.int
+    """Rows removed or rewritten: the contact, its messages, flag changes
+    and undeliverable sends.
+    """
+    def __init__(
+        self,
+        *,
+        rows_erased: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows_erased", b"rows_erased"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactResponse: _TypeAlias = EraseContactResponse  # noqa: Y015

@@ -79,6 +79,16 @@ class ContactsServiceStub:
                 request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsRequest.SerializeToString,
                 response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsResponse.FromString,
                 _registered_method=True)
+        self.GetContacts = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/GetContacts',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactsRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactsResponse.FromString,
+                _registered_method=True)
+        self.EraseContact = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/EraseContact',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactResponse.FromString,
+                _registered_method=True)
 
 
 class ContactsServiceServicer:
@@ -145,6 +155,22 @@ class ContactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContacts(self, request, context):
+        """Many contacts in one call, as a page of recipients needs them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseContact(self, request, context):
+        """Forget a number: its contact, messages and flag history. A number
+        that was opted out or inactive stays refused by FilterSendable
+        through a keyed marker of it. Erasing again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +218,16 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     servicer.GetKeywords,
                     request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsRequest.FromString,
                     response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsResponse.SerializeToString,
+            ),
+            'GetContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContacts,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactsRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactsResponse.SerializeToString,
+            ),
+            'EraseContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseContact,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -437,6 +473,60 @@ class ContactsService:
             '/xobito.contacts.v1.ContactsService/GetKeywords',
             xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsRequest.SerializeToString,
             xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetKeywordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/GetContacts',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactsRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/EraseContact',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.EraseContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,13 @@ class ContactsServiceStub:
     SetKeywords: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.SetKeywordsRequest, _contacts_pb2.SetKeywordsResponse]
     """A workspace's own stop and start keywords, beside the defaults."""
     GetKeywords: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetKeywordsRequest, _contacts_pb2.GetKeywordsResponse]
+    GetContacts: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetContactsRequest, _contacts_pb2.GetContactsResponse]
+    """Many contacts in one call, as a page of recipients needs them."""
+    EraseContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.EraseContactRequest, _contacts_pb2.EraseContactResponse]
+    """Forget a number: its contact, messages and flag history. A number
+    that was opted out or inactive stays refused by FilterSendable
+    through a keyed marker of it. Erasing again changes nothing.
+    """
 
 @_typing.type_check_only
 class ContactsServiceAsyncStub(ContactsServiceStub):
@@ -69,6 +76,13 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     SetKeywords: _aio.UnaryUnaryMultiCallable[_contacts_pb2.SetKeywordsRequest, _contacts_pb2.SetKeywordsResponse]  # type: ignore[assignment]
     """A workspace's own stop and start keywords, beside the defaults."""
     GetKeywords: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetKeywordsRequest, _contacts_pb2.GetKeywordsResponse]  # type: ignore[assignment]
+    GetContacts: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetContactsRequest, _contacts_pb2.GetContactsResponse]  # type: ignore[assignment]
+    """Many contacts in one call, as a page of recipients needs them."""
+    EraseContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.EraseContactRequest, _contacts_pb2.EraseContactResponse]  # type: ignore[assignment]
+    """Forget a number: its contact, messages and flag history. A number
+    that was opted out or inactive stays refused by FilterSendable
+    through a keyed marker of it. Erasing again changes nothing.
+    """
 
 class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -141,5 +155,24 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contacts_pb2.GetKeywordsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contacts_pb2.GetKeywordsResponse, _abc.Awaitable[_contacts_pb2.GetKeywordsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetContacts(
+        self,
+        request: _contacts_pb2.GetContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.GetContactsResponse, _abc.Awaitable[_contacts_pb2.GetContactsResponse]]:
+        """Many contacts in one call, as a page of recipients needs them."""
+
+    @_abc_1.abstractmethod
+    def EraseContact(
+        self,
+        request: _contacts_pb2.EraseContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.EraseContactResponse, _abc.Awaitable[_contacts_pb2.EraseContactResponse]]:
+        """Forget a number: its contact, messages and flag history. A number
+        that was opted out or inactive stays refused by FilterSendable
+        through a keyed marker of it. Erasing again changes nothing.
+        """
 
 def add_ContactsServiceServicer_to_server(servicer: ContactsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

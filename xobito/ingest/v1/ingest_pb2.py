@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dxobito/ingest/v1/ingest.proto\x12\x10xobito.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x1bListUnroutableEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"o\n\x0fUnroutableEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\troute_key\x18\x03 \x01(\t\x12/\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x1cListUnroutableEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.xobito.ingest.v1.UnroutableEvent\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\x32\x86\x01\n\rIngestService\x12u\n\x14ListUnroutableEvents\x12-.xobito.ingest.v1.ListUnroutableEventsRequest\x1a..xobito.ingest.v1.ListUnroutableEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dxobito/ingest/v1/ingest.proto\x12\x10xobito.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x1bListUnroutableEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"o\n\x0fUnroutableEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\troute_key\x18\x03 \x01(\t\x12/\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x1cListUnroutableEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.xobito.ingest.v1.UnroutableEvent\x12\x13\n\x0btotal_count\x18\x02 \x01(\x03\":\n\x13\x45raseContactRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\"+\n\x14\x45raseContactResponse\x12\x13\n\x0brows_erased\x18\x01 \x01(\x03\x32\xe5\x01\n\rIngestService\x12u\n\x14ListUnroutableEvents\x12-.xobito.ingest.v1.ListUnroutableEventsRequest\x1a..xobito.ingest.v1.ListUnroutableEventsResponse\x12]\n\x0c\x45raseContact\x12%.xobito.ingest.v1.EraseContactRequest\x1a&.xobito.ingest.v1.EraseContactResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UNROUTABLEEVENT']._serialized_end=245
   _globals['_LISTUNROUTABLEEVENTSRESPONSE']._serialized_start=247
   _globals['_LISTUNROUTABLEEVENTSRESPONSE']._serialized_end=349
-  _globals['_INGESTSERVICE']._serialized_start=352
-  _globals['_INGESTSERVICE']._serialized_end=486
+  _globals['_ERASECONTACTREQUEST']._serialized_start=351
+  _globals['_ERASECONTACTREQUEST']._serialized_end=409
+  _globals['_ERASECONTACTRESPONSE']._serialized_start=411
+  _globals['_ERASECONTACTRESPONSE']._serialized_end=454
+  _globals['_INGESTSERVICE']._serialized_start=457
+  _globals['_INGESTSERVICE']._serialized_end=686
 # @@protoc_insertion_point(module_scope)

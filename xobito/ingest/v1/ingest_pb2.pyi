@@ -90,3 +90,44 @@ class ListUnroutableEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListUnroutableEventsResponse: _TypeAlias = ListUnroutableEventsResponse  # noqa: Y015
+
+@_typing.final
+class EraseContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactRequest: _TypeAlias = EraseContactRequest  # noqa: Y015
+
+@_typing.final
+class EraseContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_ERASED_FIELD_NUMBER: _builtins.int
+    rows_erased: _builtins.int
+    def __init__(
+        self,
+        *,
+        rows_erased: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows_erased", b"rows_erased"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactResponse: _TypeAlias = EraseContactResponse  # noqa: Y015

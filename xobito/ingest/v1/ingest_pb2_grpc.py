@@ -39,6 +39,11 @@ class IngestServiceStub:
                 request_serializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.ListUnroutableEventsRequest.SerializeToString,
                 response_deserializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.ListUnroutableEventsResponse.FromString,
                 _registered_method=True)
+        self.EraseContact = channel.unary_unary(
+                '/xobito.ingest.v1.IngestService/EraseContact',
+                request_serializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.EraseContactRequest.SerializeToString,
+                response_deserializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.EraseContactResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -51,6 +56,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseContact(self, request, context):
+        """Delete the unroutable events and dead letters that hold a number.
+        They belong to no workspace, so any workspace's erasure removes them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +71,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ListUnroutableEvents,
                     request_deserializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.ListUnroutableEventsRequest.FromString,
                     response_serializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.ListUnroutableEventsResponse.SerializeToString,
+            ),
+            'EraseContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseContact,
+                    request_deserializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.EraseContactRequest.FromString,
+                    response_serializer=xobito_dot_ingest_dot_v1_dot_ingest__pb2.EraseContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +105,33 @@ class IngestService:
             '/xobito.ingest.v1.IngestService/ListUnroutableEvents',
             xobito_dot_ingest_dot_v1_dot_ingest__pb2.ListUnroutableEventsRequest.SerializeToString,
             xobito_dot_ingest_dot_v1_dot_ingest__pb2.ListUnroutableEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.ingest.v1.IngestService/EraseContact',
+            xobito_dot_ingest_dot_v1_dot_ingest__pb2.EraseContactRequest.SerializeToString,
+            xobito_dot_ingest_dot_v1_dot_ingest__pb2.EraseContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

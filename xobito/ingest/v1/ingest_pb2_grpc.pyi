@@ -33,12 +33,20 @@ class IngestServiceStub:
     def __new__(cls, channel: _aio.Channel) -> IngestServiceAsyncStub: ...
     ListUnroutableEvents: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListUnroutableEventsRequest, _ingest_pb2.ListUnroutableEventsResponse]
     """Events kept because their business number belongs to no workspace."""
+    EraseContact: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.EraseContactRequest, _ingest_pb2.EraseContactResponse]
+    """Delete the unroutable events and dead letters that hold a number.
+    They belong to no workspace, so any workspace's erasure removes them.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListUnroutableEvents: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListUnroutableEventsRequest, _ingest_pb2.ListUnroutableEventsResponse]  # type: ignore[assignment]
     """Events kept because their business number belongs to no workspace."""
+    EraseContact: _aio.UnaryUnaryMultiCallable[_ingest_pb2.EraseContactRequest, _ingest_pb2.EraseContactResponse]  # type: ignore[assignment]
+    """Delete the unroutable events and dead letters that hold a number.
+    They belong to no workspace, so any workspace's erasure removes them.
+    """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -48,5 +56,15 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ingest_pb2.ListUnroutableEventsResponse, _abc.Awaitable[_ingest_pb2.ListUnroutableEventsResponse]]:
         """Events kept because their business number belongs to no workspace."""
+
+    @_abc_1.abstractmethod
+    def EraseContact(
+        self,
+        request: _ingest_pb2.EraseContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.EraseContactResponse, _abc.Awaitable[_ingest_pb2.EraseContactResponse]]:
+        """Delete the unroutable events and dead letters that hold a number.
+        They belong to no workspace, so any workspace's erasure removes them.
+        """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

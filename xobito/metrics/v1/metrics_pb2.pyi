@@ -1393,3 +1393,358 @@ class CampaignSeries(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CampaignSeries: _TypeAlias = CampaignSeries  # noqa: Y015
+
+@_typing.final
+class ListRetryCandidatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Failure categories (rate_limited, ...) to retry; empty: every one."""
+
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "categories", b"categories", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRetryCandidatesRequest: _TypeAlias = ListRetryCandidatesRequest  # noqa: Y015
+
+@_typing.final
+class ListRetryCandidatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONES_FIELD_NUMBER: _builtins.int
+    NOT_RETRYABLE_FIELD_NUMBER: _builtins.int
+    ALREADY_QUEUED_FIELD_NUMBER: _builtins.int
+    not_retryable: _builtins.int
+    """Failed recipients (in the categories) whose failure a retry cannot
+    overcome.
+    """
+    already_queued: _builtins.int
+    """Failed recipients already queued for their current failure."""
+    @_builtins.property
+    def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Failed recipients with a retryable failure, not queued for it yet."""
+
+    def __init__(
+        self,
+        *,
+        phones: _abc.Iterable[_builtins.str] | None = ...,
+        not_retryable: _builtins.int = ...,
+        already_queued: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_queued", b"already_queued", "not_retryable", b"not_retryable", "phones", b"phones"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRetryCandidatesResponse: _TypeAlias = ListRetryCandidatesResponse  # noqa: Y015
+
+@_typing.final
+class QueueRetriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    PHONES_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The same categories the candidates were listed with."""
+
+    @_builtins.property
+    def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The candidates to queue (those the contacts service let through)."""
+
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        phones: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "categories", b"categories", "phones", b"phones", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueRetriesRequest: _TypeAlias = QueueRetriesRequest  # noqa: Y015
+
+@_typing.final
+class QueueRetriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUED_FIELD_NUMBER: _builtins.int
+    ALREADY_QUEUED_FIELD_NUMBER: _builtins.int
+    NOT_RETRYABLE_FIELD_NUMBER: _builtins.int
+    queued: _builtins.int
+    already_queued: _builtins.int
+    """Queued for the same failure before (by an earlier call)."""
+    not_retryable: _builtins.int
+    """No longer failed with a retryable failure (a status came meanwhile)."""
+    def __init__(
+        self,
+        *,
+        queued: _builtins.int = ...,
+        already_queued: _builtins.int = ...,
+        not_retryable: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_queued", b"already_queued", "not_retryable", b"not_retryable", "queued", b"queued"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueRetriesResponse: _TypeAlias = QueueRetriesResponse  # noqa: Y015
+
+@_typing.final
+class WatchRetriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    """Empty: the retries of every campaign of the workspace."""
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRetriesRequest: _TypeAlias = WatchRetriesRequest  # noqa: Y015
+
+@_typing.final
+class QueuedRetry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    FAILURE_CODE_FIELD_NUMBER: _builtins.int
+    FAILED_AT_FIELD_NUMBER: _builtins.int
+    QUEUED_AT_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    phone: _builtins.str
+    name: _builtins.str
+    failure_code: _builtins.int
+    """The failure the retry is for."""
+    @_builtins.property
+    def failed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def queued_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        name: _builtins.str = ...,
+        failure_code: _builtins.int = ...,
+        failed_at: _timestamp_pb2.Timestamp | None = ...,
+        queued_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failed_at", b"failed_at", "queued_at", b"queued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "failed_at", b"failed_at", "failure_code", b"failure_code", "name", b"name", "phone", b"phone", "queued_at", b"queued_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueuedRetry: _TypeAlias = QueuedRetry  # noqa: Y015
+
+@_typing.final
+class EraseContactRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactRequest: _TypeAlias = EraseContactRequest  # noqa: Y015
+
+@_typing.final
+class EraseContactResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_ERASED_FIELD_NUMBER: _builtins.int
+    rows_erased: _builtins.int
+    """Recipient rows, inbound messages and status events rewritten."""
+    def __init__(
+        self,
+        *,
+        rows_erased: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows_erased", b"rows_erased"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseContactResponse: _TypeAlias = EraseContactResponse  # noqa: Y015
+
+@_typing.final
+class WatchRecipientsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    campaign_id: _builtins.str
+    status: Global___RecipientStatus.ValueType
+    """Only rows that have this status after their change; unspecified:
+    every row.
+    """
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        campaign_id: _builtins.str = ...,
+        status: Global___RecipientStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "status", b"status", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRecipientsRequest: _TypeAlias = WatchRecipientsRequest  # noqa: Y015
+
+@_typing.final
+class ListContactSendsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "phone", b"phone", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListContactSendsRequest: _TypeAlias = ListContactSendsRequest  # noqa: Y015
+
+@_typing.final
+class ContactSend(_message.Message):
+    """One campaign message to the contact, with what became of it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    CAMPAIGN_NAME_FIELD_NUMBER: _builtins.int
+    TEMPLATE_NAME_FIELD_NUMBER: _builtins.int
+    WAMID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
+    TIMELINE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    campaign_name: _builtins.str
+    template_name: _builtins.str
+    wamid: _builtins.str
+    status: Global___RecipientStatus.ValueType
+    page_token: _builtins.str
+    """Resumes the list right after this send."""
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """The send call's time until Meta's sent status brings its own."""
+
+    @_builtins.property
+    def failure(self) -> Global___Failure:
+        """Unset unless the message failed."""
+
+    @_builtins.property
+    def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        campaign_name: _builtins.str = ...,
+        template_name: _builtins.str = ...,
+        wamid: _builtins.str = ...,
+        status: Global___RecipientStatus.ValueType = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+        failure: Global___Failure | None = ...,
+        timeline: _abc.Iterable[Global___TimelineEntry] | None = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "sent_at", b"sent_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "campaign_name", b"campaign_name", "failure", b"failure", "page_token", b"page_token", "sent_at", b"sent_at", "status", b"status", "template_name", b"template_name", "timeline", b"timeline", "wamid", b"wamid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactSend: _TypeAlias = ContactSend  # noqa: Y015
+
+@_typing.final
+class ListContactSendsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def sends(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactSend]: ...
+    def __init__(
+        self,
+        *,
+        sends: _abc.Iterable[Global___ContactSend] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sends", b"sends"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListContactSendsResponse: _TypeAlias = ListContactSendsResponse  # noqa: Y015

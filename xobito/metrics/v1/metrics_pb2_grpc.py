@@ -109,6 +109,36 @@ class MetricsServiceStub:
                 request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignSeriesRequest.SerializeToString,
                 response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignSeries.FromString,
                 _registered_method=True)
+        self.ListRetryCandidates = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/ListRetryCandidates',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListRetryCandidatesRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListRetryCandidatesResponse.FromString,
+                _registered_method=True)
+        self.QueueRetries = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/QueueRetries',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueueRetriesRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueueRetriesResponse.FromString,
+                _registered_method=True)
+        self.WatchRetries = channel.unary_stream(
+                '/xobito.metrics.v1.MetricsService/WatchRetries',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchRetriesRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueuedRetry.FromString,
+                _registered_method=True)
+        self.EraseContact = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/EraseContact',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.EraseContactRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.EraseContactResponse.FromString,
+                _registered_method=True)
+        self.WatchRecipients = channel.unary_stream(
+                '/xobito.metrics.v1.MetricsService/WatchRecipients',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchRecipientsRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.RecipientRow.FromString,
+                _registered_method=True)
+        self.ListContactSends = channel.unary_unary(
+                '/xobito.metrics.v1.MetricsService/ListContactSends',
+                request_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListContactSendsRequest.SerializeToString,
+                response_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListContactSendsResponse.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -216,6 +246,55 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRetryCandidates(self, request, context):
+        """Failed recipients whose failure a later send may overcome, not yet
+        queued for it. The gateway asks contacts about them, then queues.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueueRetries(self, request, context):
+        """Queue the named recipients for a retry of their current failure, in
+        one transaction; a recipient is queued once per failure.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRetries(self, request, context):
+        """Called by the campaign sender: queued retries not yet handed out,
+        then each one as it is queued. Each is handed out once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseContact(self, request, context):
+        """Forget a number in every campaign of the workspace: recipients keep
+        their statuses (and the counters stay) under a keyed marker instead
+        of the number, without a name. Erasing again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRecipients(self, request, context):
+        """Each recipient row of the campaign as it changes, from the call on
+        (not the rows as they are): the gateway's live recipient table.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContactSends(self, request, context):
+        """The campaign messages sent to a number, newest first: a contact's
+        history beside what they wrote (the gateway merges the two).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -293,6 +372,36 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.GetCampaignSeries,
                     request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignSeriesRequest.FromString,
                     response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignSeries.SerializeToString,
+            ),
+            'ListRetryCandidates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRetryCandidates,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListRetryCandidatesRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListRetryCandidatesResponse.SerializeToString,
+            ),
+            'QueueRetries': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueueRetries,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueueRetriesRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueueRetriesResponse.SerializeToString,
+            ),
+            'WatchRetries': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRetries,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchRetriesRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueuedRetry.SerializeToString,
+            ),
+            'EraseContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseContact,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.EraseContactRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.EraseContactResponse.SerializeToString,
+            ),
+            'WatchRecipients': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRecipients,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchRecipientsRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.RecipientRow.SerializeToString,
+            ),
+            'ListContactSends': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContactSends,
+                    request_deserializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListContactSendsRequest.FromString,
+                    response_serializer=xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListContactSendsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -700,6 +809,168 @@ class MetricsService:
             '/xobito.metrics.v1.MetricsService/GetCampaignSeries',
             xobito_dot_metrics_dot_v1_dot_metrics__pb2.GetCampaignSeriesRequest.SerializeToString,
             xobito_dot_metrics_dot_v1_dot_metrics__pb2.CampaignSeries.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRetryCandidates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/ListRetryCandidates',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListRetryCandidatesRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListRetryCandidatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueueRetries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/QueueRetries',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueueRetriesRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueueRetriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRetries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/WatchRetries',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchRetriesRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.QueuedRetry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/EraseContact',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.EraseContactRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.EraseContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRecipients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/WatchRecipients',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.WatchRecipientsRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.RecipientRow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContactSends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.metrics.v1.MetricsService/ListContactSends',
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListContactSendsRequest.SerializeToString,
+            xobito_dot_metrics_dot_v1_dot_metrics__pb2.ListContactSendsResponse.FromString,
             options,
             channel_credentials,
             insecure,

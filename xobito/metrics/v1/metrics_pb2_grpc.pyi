@@ -63,6 +63,31 @@ class MetricsServiceStub:
     """Sends, deliveries, reads, failures and replies per time bucket, each
     at its own time.
     """
+    ListRetryCandidates: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListRetryCandidatesRequest, _metrics_pb2.ListRetryCandidatesResponse]
+    """Failed recipients whose failure a later send may overcome, not yet
+    queued for it. The gateway asks contacts about them, then queues.
+    """
+    QueueRetries: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.QueueRetriesRequest, _metrics_pb2.QueueRetriesResponse]
+    """Queue the named recipients for a retry of their current failure, in
+    one transaction; a recipient is queued once per failure.
+    """
+    WatchRetries: _grpc.UnaryStreamMultiCallable[_metrics_pb2.WatchRetriesRequest, _metrics_pb2.QueuedRetry]
+    """Called by the campaign sender: queued retries not yet handed out,
+    then each one as it is queued. Each is handed out once.
+    """
+    EraseContact: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.EraseContactRequest, _metrics_pb2.EraseContactResponse]
+    """Forget a number in every campaign of the workspace: recipients keep
+    their statuses (and the counters stay) under a keyed marker instead
+    of the number, without a name. Erasing again changes nothing.
+    """
+    WatchRecipients: _grpc.UnaryStreamMultiCallable[_metrics_pb2.WatchRecipientsRequest, _metrics_pb2.RecipientRow]
+    """Each recipient row of the campaign as it changes, from the call on
+    (not the rows as they are): the gateway's live recipient table.
+    """
+    ListContactSends: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListContactSendsRequest, _metrics_pb2.ListContactSendsResponse]
+    """The campaign messages sent to a number, newest first: a contact's
+    history beside what they wrote (the gateway merges the two).
+    """
 
 @_typing.type_check_only
 class MetricsServiceAsyncStub(MetricsServiceStub):
@@ -96,6 +121,31 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
     GetCampaignSeries: _aio.UnaryUnaryMultiCallable[_metrics_pb2.GetCampaignSeriesRequest, _metrics_pb2.CampaignSeries]  # type: ignore[assignment]
     """Sends, deliveries, reads, failures and replies per time bucket, each
     at its own time.
+    """
+    ListRetryCandidates: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListRetryCandidatesRequest, _metrics_pb2.ListRetryCandidatesResponse]  # type: ignore[assignment]
+    """Failed recipients whose failure a later send may overcome, not yet
+    queued for it. The gateway asks contacts about them, then queues.
+    """
+    QueueRetries: _aio.UnaryUnaryMultiCallable[_metrics_pb2.QueueRetriesRequest, _metrics_pb2.QueueRetriesResponse]  # type: ignore[assignment]
+    """Queue the named recipients for a retry of their current failure, in
+    one transaction; a recipient is queued once per failure.
+    """
+    WatchRetries: _aio.UnaryStreamMultiCallable[_metrics_pb2.WatchRetriesRequest, _metrics_pb2.QueuedRetry]  # type: ignore[assignment]
+    """Called by the campaign sender: queued retries not yet handed out,
+    then each one as it is queued. Each is handed out once.
+    """
+    EraseContact: _aio.UnaryUnaryMultiCallable[_metrics_pb2.EraseContactRequest, _metrics_pb2.EraseContactResponse]  # type: ignore[assignment]
+    """Forget a number in every campaign of the workspace: recipients keep
+    their statuses (and the counters stay) under a keyed marker instead
+    of the number, without a name. Erasing again changes nothing.
+    """
+    WatchRecipients: _aio.UnaryStreamMultiCallable[_metrics_pb2.WatchRecipientsRequest, _metrics_pb2.RecipientRow]  # type: ignore[assignment]
+    """Each recipient row of the campaign as it changes, from the call on
+    (not the rows as they are): the gateway's live recipient table.
+    """
+    ListContactSends: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListContactSendsRequest, _metrics_pb2.ListContactSendsResponse]  # type: ignore[assignment]
+    """The campaign messages sent to a number, newest first: a contact's
+    history beside what they wrote (the gateway merges the two).
     """
 
 class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -217,6 +267,67 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_metrics_pb2.CampaignSeries, _abc.Awaitable[_metrics_pb2.CampaignSeries]]:
         """Sends, deliveries, reads, failures and replies per time bucket, each
         at its own time.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRetryCandidates(
+        self,
+        request: _metrics_pb2.ListRetryCandidatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.ListRetryCandidatesResponse, _abc.Awaitable[_metrics_pb2.ListRetryCandidatesResponse]]:
+        """Failed recipients whose failure a later send may overcome, not yet
+        queued for it. The gateway asks contacts about them, then queues.
+        """
+
+    @_abc_1.abstractmethod
+    def QueueRetries(
+        self,
+        request: _metrics_pb2.QueueRetriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.QueueRetriesResponse, _abc.Awaitable[_metrics_pb2.QueueRetriesResponse]]:
+        """Queue the named recipients for a retry of their current failure, in
+        one transaction; a recipient is queued once per failure.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRetries(
+        self,
+        request: _metrics_pb2.WatchRetriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_metrics_pb2.QueuedRetry], _abc.AsyncIterator[_metrics_pb2.QueuedRetry]]:
+        """Called by the campaign sender: queued retries not yet handed out,
+        then each one as it is queued. Each is handed out once.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseContact(
+        self,
+        request: _metrics_pb2.EraseContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.EraseContactResponse, _abc.Awaitable[_metrics_pb2.EraseContactResponse]]:
+        """Forget a number in every campaign of the workspace: recipients keep
+        their statuses (and the counters stay) under a keyed marker instead
+        of the number, without a name. Erasing again changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRecipients(
+        self,
+        request: _metrics_pb2.WatchRecipientsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_metrics_pb2.RecipientRow], _abc.AsyncIterator[_metrics_pb2.RecipientRow]]:
+        """Each recipient row of the campaign as it changes, from the call on
+        (not the rows as they are): the gateway's live recipient table.
+        """
+
+    @_abc_1.abstractmethod
+    def ListContactSends(
+        self,
+        request: _metrics_pb2.ListContactSendsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.ListContactSendsResponse, _abc.Awaitable[_metrics_pb2.ListContactSendsResponse]]:
+        """The campaign messages sent to a number, newest first: a contact's
+        history beside what they wrote (the gateway merges the two).
         """
 
 def add_MetricsServiceServicer_to_server(servicer: MetricsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

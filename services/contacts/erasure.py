@@ -1,0 +1,99 @@
+"""Erasing a contact: its number, name, messages and flag history go.
+
+A contact that was opted out or inactive leaves one row behind, under
+the marker of its number (xobito.erasure) instead of the number, with
+its flags and nothing else; FilterSendable looks a number up under both,
+so the number stays refused. Flag history is deleted, not kept without
+the phone: the reasons and notes of an agent may name the person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from xobito import erasure
+
+_LOCK = """
+SELECT 1 FROM contacts.contacts
+WHERE workspace_id = %s AND phone = %s FOR UPDATE
+"""
+
+_DELETE_CHILDREN = [
+    "DELETE FROM contacts.messages WHERE workspace_id = %s AND phone = %s",
+    "DELETE FROM contacts.flag_changes WHERE workspace_id = %s AND phone = %s",
+    "DELETE FROM contacts.undeliverable_sends WHERE workspace_id = %s AND phone = %s",
+]
+
+_DELETE_CONTACT = """
+DELETE FROM contacts.contacts
+WHERE workspace_id = %s AND phone = %s
+RETURNING opted_out, opted_out_reason, opted_out_by, opted_out_changed_at,
+          inactive, inactive_reason, inactive_by, inactive_changed_at
+"""
+
+# A marker row met again (the number came back and is erased anew)
+# keeps a flag that either of the two had: refusing is the safe side.
+_KEEP_MARKER = """
+INSERT INTO contacts.contacts AS c
+    (workspace_id, phone, opted_out, opted_out_reason, opted_out_by,
+     opted_out_changed_at, inactive, inactive_reason, inactive_by,
+     inactive_changed_at)
+VALUES (%(workspace_id)s, %(marker)s, %(opted_out)s, %(opted_out_reason)s,
+        %(opted_out_by)s, %(opted_out_changed_at)s, %(inactive)s,
+        %(inactive_reason)s, %(inactive_by)s, %(inactive_changed_at)s)
+ON CONFLICT (workspace_id, phone) DO UPDATE SET
+    opted_out = c.opted_out OR excluded.opted_out,
+    opted_out_reason = CASE WHEN excluded.opted_out
+        THEN excluded.opted_out_reason ELSE c.opted_out_reason END,
+    opted_out_by = CASE WHEN excluded.opted_out
+        THEN excluded.opted_out_by ELSE c.opted_out_by END,
+    opted_out_changed_at = CASE WHEN excluded.opted_out
+        THEN excluded.opted_out_changed_at ELSE c.opted_out_changed_at END,
+    inactive = c.inactive OR excluded.inactive,
+    inactive_reason = CASE WHEN excluded.inactive
+        THEN excluded.inactive_reason ELSE c.inactive_reason END,
+    inactive_by = CASE WHEN excluded.inactive
+        THEN excluded.inactive_by ELSE c.inactive_by END,
+    inactive_changed_at = CASE WHEN excluded.inactive
+        THEN excluded.inactive_changed_at ELSE c.inactive_changed_at END
+"""
+
+
+class ContactErasure:
+    """Erases contacts, and names the markers erased numbers live on as."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], key: str) -> None:
+        self._pool = pool
+        self._key = key
+
+    def markers(self, phones: Iterable[str]) -> dict[str, str]:
+        """Each phone's marker; none while erasure is turned off."""
+        if not self._key:
+            return {}
+        return {phone: erasure.marker(self._key, phone) for phone in phones}
+
+    async def erase(self, workspace_id: str, phone: str) -> int:
+        """Erase the number in the workspace; return the rows it touched."""
+        marker = erasure.marker(self._key, phone)
+        key = [workspace_id, phone]
+        erased = 0
+
+        async with self._pool.connection() as conn, conn.transaction():
+            # Locked first, so a batch recording the number waits for us.
+            await conn.execute(_LOCK, key)
+            for statement in _DELETE_CHILDREN:
+                erased += (await conn.execute(statement, key)).rowcount
+            cursor = await conn.execute(_DELETE_CONTACT, key)
+            flags = await cursor.fetchone()
+
+            if flags is not None:
+                erased += 1
+            if flags is not None and (flags["opted_out"] or flags["inactive"]):
+                await conn.execute(
+                    _KEEP_MARKER,
+                    {"workspace_id": workspace_id, "marker": marker, **flags},
+                )
+        return erased
