@@ -8,9 +8,10 @@ from enum import Enum
 
 from services.metrics import billing, cursors, series, store
 from services.metrics.campaigns import in_workspace, page_size
-from services.metrics.ledger import Pool, state_of
+from services.metrics.counters import Counters
+from services.metrics.ledger import Conn, Pool, state_of
 from services.metrics.search import Search
-from services.metrics.statuses import RecipientState, Status
+from services.metrics.statuses import RecipientState, Status, Tally
 from services.metrics.store import RecipientQuery, SortColumn
 from xobito import failures
 from xobito.errors import InvalidArgumentError
@@ -79,8 +80,12 @@ class CampaignCost:
 
 
 class Recipients:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, counters: Counters | None = None) -> None:
         self._pool = pool
+        # The live counters already count the recipients of each status:
+        # a page filtered by status alone takes its total from them
+        # instead of counting up to a million rows again.
+        self._counters = counters
 
     async def page(
         self,
@@ -108,7 +113,7 @@ class Recipients:
             rows = await store.recipients_page(
                 conn, query, sort.column, sort.descending, after, limit + 1
             )
-            total = await store.recipient_count(conn, query)
+            total = await self._total(conn, query)
             wamids = [row["wamid"] for row in rows[:limit] if row["wamid"]]
             timelines = await store.timelines(conn, workspace_id, wamids)
 
@@ -130,6 +135,12 @@ class Recipients:
             for row in rows
         ]
         return RecipientPage(views, next_token, total)
+
+    async def _total(self, conn: Conn, query: RecipientQuery) -> int:
+        searching = query.search.phone_digits or query.search.name_part
+        if self._counters is None or searching or query.failure_category:
+            return await store.recipient_count(conn, query)
+        return _count_of(await self._counters.tally(query.campaign_id), query.status)
 
     async def failure_reasons(
         self, workspace_id: str, campaign_id: str
@@ -174,3 +185,20 @@ def _after(token: str, sort: RecipientSort) -> tuple[object, int] | None:
     if not isinstance(value, int):
         raise InvalidArgumentError("page_token is not valid")
     return value, recipient_id
+
+
+def _count_of(tally: Tally, status: Status | None) -> int:
+    """How many of the campaign's recipients have status (None: all)."""
+    match status:
+        case None:
+            return tally.recipient_total
+        case Status.PENDING:
+            return tally.pending
+        case Status.SENT:
+            return tally.sent_only
+        case Status.FAILED:
+            return tally.failed_accepted + tally.failed_rejected
+        case Status.DELIVERED:
+            return tally.delivered_only
+        case Status.READ:
+            return tally.read

@@ -40,7 +40,7 @@ async def run(settings: Settings) -> None:
     servicer = MetricsServicer(
         Campaigns(pool, counters),
         Recorder(pool, counters, timedelta(hours=settings.reply_window_hours), feed),
-        Recipients(pool),
+        Recipients(pool, counters),
         counters,
         Standing(pool),
         Unmatched(pool, timedelta(seconds=settings.unmatched_after_seconds)),

@@ -168,3 +168,35 @@ def test_failure_reasons_group_failed_recipients_by_code(
         (131049, "marketing_frequency_cap", 1),
     ]
     assert all(r.title and r.action for r in reasons)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        pb.RECIPIENT_STATUS_UNSPECIFIED,
+        pb.RECIPIENT_STATUS_PENDING,
+        pb.RECIPIENT_STATUS_SENT,
+        pb.RECIPIENT_STATUS_FAILED,
+        pb.RECIPIENT_STATUS_DELIVERED,
+        pb.RECIPIENT_STATUS_READ,
+    ],
+)
+def test_the_total_of_each_status_counts_its_rows(
+    metrics: Metrics, campaign: str, status: int
+) -> None:
+    def page() -> pb.ListRecipientsResponse:
+        return metrics.stub.ListRecipients(
+            pb.ListRecipientsRequest(
+                workspace_id=WORKSPACE,
+                campaign_id=campaign,
+                status=status,  # type: ignore[arg-type]
+                page_size=500,
+            )
+        )
+
+    first = page()
+
+    assert first.total_count == len(first.recipients)
+    assert first.total_count == len(
+        [r for r in metrics.rows(campaign) if status in (0, r.status)]
+    )
