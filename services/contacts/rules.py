@@ -14,8 +14,7 @@ audit trail. Who set a flag decides who may change it:
   button, the failure streak.
 - `meta`, Meta's marketing opt-out (user_preferences `stop`, error
   131050): cleared by a user_preferences `resume`, or when the contact
-  writes to the business again. A start keyword is not writing again: it
-  answers our stop keywords, and undoes only those.
+  writes to the business again, whatever they write but a stop.
 
 Every decision uses the time of the event, not of its arrival: an event
 older than a flag's last change does not change it, so that a late
@@ -290,6 +289,8 @@ def _opt_out_change(flag: Flag, signal: ContactSignal) -> FlagChange | None:
         case Signal.START_KEYWORD:
             if flag.on and flag.reason in _KEYWORD_REASONS:
                 return change(False, Reason.START_KEYWORD, SetBy.RULE)
+            if flag.on and flag.reason == Reason.META_MARKETING_STOP:
+                return change(False, Reason.CONTACT_WROTE, SetBy.RULE)
             return None
         case Signal.WROTE:
             if flag.on and flag.reason == Reason.META_MARKETING_STOP:

@@ -61,13 +61,13 @@ def test_start_keyword_undoes_a_keyword_opt_out() -> None:
     assert changes[0].reason == "start_keyword"
 
 
-def test_start_keyword_leaves_a_meta_opt_out() -> None:
+def test_start_keyword_is_writing_again_to_a_meta_opt_out() -> None:
     meta = opted_out("meta_marketing_stop", "meta")
 
     flag, changes = apply_signals(meta, [signal(Signal.START_KEYWORD, 1)])
 
-    assert flag == meta
-    assert changes == []
+    assert not flag.on
+    assert changes[0].reason == "contact_wrote"
 
 
 def test_writing_again_clears_a_meta_opt_out() -> None:

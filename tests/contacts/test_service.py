@@ -66,14 +66,12 @@ def test_a_start_keyword_undoes_a_keyword_opt_out(stub: Stub) -> None:
     assert not contact(stub).opted_out
 
 
-def test_a_start_keyword_does_not_undo_metas_opt_out(stub: Stub) -> None:
+def test_a_start_keyword_is_writing_again_to_metas_opt_out(stub: Stub) -> None:
     record(stub, preference(1, "stop"))
 
     record(stub, message(2, "START", opt_in=True))
 
-    found = contact(stub)
-    assert found.opted_out
-    assert found.opted_out_reason == "meta_marketing_stop"
+    assert not contact(stub).opted_out
 
 
 def test_metas_opt_out_is_cleared_by_resume(stub: Stub) -> None:
