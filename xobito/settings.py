@@ -63,6 +63,7 @@ class Settings:
     reply_window_hours: int = 24
     inactive_after_failures: int = 3
     route_cache_seconds: int = 60
+    keyword_cache_seconds: int = 30
     unmatched_after_seconds: int = 3600
     grpc_timeout_s: float = 10.0
     data_dir: str = ".data"
@@ -96,6 +97,7 @@ class Settings:
             reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24),
             inactive_after_failures=_int(env, "INACTIVE_AFTER_FAILURES", 3),
             route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60),
+            keyword_cache_seconds=_int(env, "KEYWORD_CACHE_SECONDS", 30),
             unmatched_after_seconds=_int(env, "UNMATCHED_AFTER_SECONDS", 3600),
             grpc_timeout_s=float(_int(env, "GRPC_TIMEOUT_SECONDS", 10)),
             data_dir=env.get("XOBITO_DATA_DIR", ".data"),

@@ -5,9 +5,9 @@ already applied: a text message the defaults left alone may still be one
 of the workspace's keywords. They are kept normalized, as optout compares
 them, so "Stop!" and "stop" are one keyword.
 
-Known shortcoming: metrics counts a campaign's optedOut from the parser's
-decision alone, so an opt-out by a workspace's own keyword stops further
-sends but does not reach the campaign's counter.
+Ingest marks the same keywords on the messages it hands on (see
+services/ingest/keywords.py), so that metrics counts those opt-outs too;
+the rule here still decides for a message that comes without the mark.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.ingest import signature
+from services.ingest import keywords, signature
 from services.ingest.forwarder import (
     OK,
     REJECTED,
@@ -104,6 +104,9 @@ class Webhooks:
         self._store = store
         ttl_seconds = settings.route_cache_seconds
         self._router = Router(forwarder.resolve_routes, ttl_seconds)
+        self._keywords = keywords.KeywordCache(
+            forwarder.get_keywords, settings.keyword_cache_seconds
+        )
 
     async def verify_subscription(self, request: Request) -> Response:
         """Meta's GET handshake: echo the challenge if the token matches."""
@@ -203,6 +206,7 @@ class Webhooks:
         unroutable = split(batch, routes)
         summary["routed"] = total - len(unroutable)
         summary["unroutable"] = len(unroutable)
+        await self._mark_own_keywords(batch, summary)
 
         dead_letters = _rejections(parsed.rejected, body)
         results, stored = await asyncio.gather(
@@ -228,6 +232,18 @@ class Webhooks:
             )
         if refused:
             await self._store.record((), _refusals(refused), received_at)
+
+    async def _mark_own_keywords(
+        self, batch: events_pb2.EventBatch, summary: dict[str, Any]
+    ) -> None:
+        """Mark the messages that are their workspace's own keywords."""
+        workspace_ids = keywords.unmarked_workspaces(batch)
+        if not workspace_ids:
+            return
+        own = await self._keywords.get(workspace_ids)
+        marked = keywords.mark(batch, own)
+        if marked:
+            summary["own_keywords"] = marked
 
     async def _keep_body(
         self, body: bytes, kind: str, reason: str, received_at: datetime

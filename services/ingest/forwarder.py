@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from services.ingest.keywords import Keywords
 from services.ingest.routing import Routes
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.ingest.v1 import events_pb2
@@ -137,6 +138,18 @@ class Forwarder:
         return Routes(
             phone_numbers={r.key: r.workspace_id for r in reply.phone_numbers},
             wabas={r.key: r.workspace_id for r in reply.wabas},
+        )
+
+    async def get_keywords(self, workspace_id: str) -> Keywords:
+        """Ask contacts for a workspace's own keywords; raise DownstreamError."""
+        request = contacts_pb2.GetKeywordsRequest(workspace_id=workspace_id)
+        try:
+            reply = await self._contacts.GetKeywords(request, timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise DownstreamError(f"contacts: {exc.code().name}") from exc
+        return Keywords(
+            stop=frozenset(reply.keywords.stop_keywords),
+            start=frozenset(reply.keywords.start_keywords),
         )
 
     async def hand_off(
