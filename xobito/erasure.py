@@ -10,7 +10,6 @@ them all).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from xobito.errors import ConflictError
@@ -22,8 +21,9 @@ def marker(key: str, phone: str) -> str:
     """The marker of a normalized phone number (E.164 digits)."""
     if not key:
         raise ConflictError("ERASURE_KEY is not set: erasure is turned off")
-    digest = hmac.new(key.encode(), phone.encode(), hashlib.sha256)
-    return PREFIX + digest.hexdigest()
+    # hmac.digest is the one-shot C path: a sender's batch of 10,000
+    # numbers costs milliseconds, not tens of them.
+    return PREFIX + hmac.digest(key.encode(), phone.encode(), "sha256").hex()
 
 
 def is_marker(value: str) -> bool:
