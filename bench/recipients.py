@@ -34,45 +34,14 @@ from services.metrics.store import RecipientQuery
 from tests.stack import Stack
 from xobito.ingest.v1 import events_pb2
 from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+from xobito.simulate import FIRST_NAMES, LAST_NAMES
 
 WORKSPACE = "bench"
 NUMBER = "100000000000001"
 BATCH = 5_000
 START = 1_767_000_000
-FIRST = (
-    "Ana",
-    "José",
-    "Zoë",
-    "Mateus",
-    "Priya",
-    "Chloé",
-    "Lukas",
-    "Fatima",
-    "Noah",
-    "Søren",
-    "Aisha",
-    "Björn",
-    "Lucía",
-    "Wei",
-    "Olga",
-    "Tomás",
-)
-LAST = (
-    "Silva",
-    "García",
-    "Müller",
-    "Dubois",
-    "Sharma",
-    "Rossi",
-    "van Dijk",
-    "Kowalski",
-    "Nguyen",
-    "Ólafsson",
-    "Santos",
-    "Kim",
-    "Novák",
-    "Haddad",
-)
+FIRST = FIRST_NAMES
+LAST = LAST_NAMES
 
 PAGE = """query ($id: ID!, $sort: RecipientSort) { campaign(id: $id) {
   recipients(status: READ, sort: $sort, first: 50) { totalCount
