@@ -50,8 +50,11 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
         _require(workspace_id=request.workspace_id)
         numbers = [phones.normalize(phone) for phone in request.phones]
         valid = [n for n in numbers if n is not None]
-        # An erased number is refused under its marker.
-        markers = self._erasure.markers(valid)
+        # An erased number is refused under its marker; markers cost a
+        # keyed hash each, so only a workspace that erased any pays them.
+        markers: dict[str, str] = {}
+        if await self._store.has_erased(request.workspace_id):
+            markers = self._erasure.markers(valid)
 
         blocked = await self._store.blocked(
             request.workspace_id, [*valid, *markers.values()]
