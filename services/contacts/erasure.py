@@ -1,9 +1,11 @@
 """Erasing a contact: its number, name, messages and flag history go.
 
-A contact that was opted out or inactive leaves one row behind, under
-the marker of its number (xobito.erasure) instead of the number, with
-its flags and nothing else; FilterSendable looks a number up under both,
-so the number stays refused. Flag history is deleted, not kept without
+An erased number leaves one row behind, under the marker of the number
+(xobito.erasure) instead of the number, with the contact's flags and
+nothing else: FilterSendable looks a number up under both, so an
+opted-out number stays refused, and a status Meta sends later for a
+message sent before the erasure finds the marker and is dropped instead
+of bringing the number back. Flag history is deleted, not kept without
 the phone: the reasons and notes of an agent may name the person.
 """
 
@@ -62,6 +64,18 @@ ON CONFLICT (workspace_id, phone) DO UPDATE SET
 """
 
 
+_NO_FLAGS = {
+    "opted_out": False,
+    "opted_out_reason": "",
+    "opted_out_by": "",
+    "opted_out_changed_at": None,
+    "inactive": False,
+    "inactive_reason": "",
+    "inactive_by": "",
+    "inactive_changed_at": None,
+}
+
+
 class ContactErasure:
     """Erases contacts, and names the markers erased numbers live on as."""
 
@@ -91,9 +105,12 @@ class ContactErasure:
 
             if flags is not None:
                 erased += 1
-            if flags is not None and (flags["opted_out"] or flags["inactive"]):
-                await conn.execute(
-                    _KEEP_MARKER,
-                    {"workspace_id": workspace_id, "marker": marker, **flags},
-                )
+            await conn.execute(
+                _KEEP_MARKER,
+                {
+                    "workspace_id": workspace_id,
+                    "marker": marker,
+                    **(flags or _NO_FLAGS),
+                },
+            )
         return erased

@@ -71,7 +71,9 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
     async def RecordEvents(
         self, request: contacts_pb2.RecordEventsRequest, context: Context
     ) -> contacts_pb2.RecordEventsResponse:
-        recorded = await self._store.record(_events_of(request.batch))
+        events = _events_of(request.batch)
+        events.outcomes = await self._without_erased(events.outcomes)
+        recorded = await self._store.record(events)
 
         log.info(
             "contact events recorded",
@@ -84,6 +86,27 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             duplicates=recorded.duplicates,
             opt_outs=recorded.opt_outs,
         )
+
+    async def _without_erased(self, outcomes: list[SendOutcome]) -> list[SendOutcome]:
+        """Outcomes less those of erased numbers.
+
+        A status for a message sent before the number was erased (Meta
+        retries for days) must not bring the number back as a contact.
+        """
+        erased: set[tuple[str, str]] = set()
+        for workspace_id in {outcome.workspace_id for outcome in outcomes}:
+            if not await self._store.has_erased(workspace_id):
+                continue
+            markers = self._erasure.markers(
+                {o.phone for o in outcomes if o.workspace_id == workspace_id}
+            )
+            known = await self._store.existing(workspace_id, list(markers.values()))
+            erased |= {
+                (workspace_id, phone)
+                for phone, marker in markers.items()
+                if marker in known
+            }
+        return [o for o in outcomes if (o.workspace_id, o.phone) not in erased]
 
     async def GetContact(
         self, request: contacts_pb2.GetContactRequest, context: Context

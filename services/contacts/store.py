@@ -140,6 +140,17 @@ class ContactStore:
             for row in rows
         }
 
+    async def existing(self, workspace_id: str, phones: Sequence[str]) -> set[str]:
+        """The phones among `phones` that are contacts of the workspace."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT phone FROM contacts.contacts WHERE workspace_id = %s"
+                " AND phone = ANY(string_to_array(%s, ','))",
+                [workspace_id, ",".join(phones)],
+            )
+            rows = await cursor.fetchall()
+        return {row["phone"] for row in rows}
+
     async def has_erased(self, workspace_id: str) -> bool:
         """Whether the workspace keeps the marker of any erased number."""
         async with self._pool.connection() as conn:

@@ -258,3 +258,27 @@ def test_a_bad_page_token_is_an_invalid_argument(stub: Stub) -> None:
         )
 
     assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_late_status_does_not_bring_an_erased_number_back(stub: Stub) -> None:
+    record(stub, status(1, "sent", wamid="wamid.before-erasure"))
+    stub.EraseContact(
+        contacts_pb2.EraseContactRequest(workspace_id=WORKSPACE, phone=PHONE)
+    )
+
+    record(stub, status(2, "read", wamid="wamid.before-erasure"))
+
+    with pytest.raises(grpc.RpcError) as missing:
+        contact(stub)
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_a_number_writing_after_its_erasure_is_a_contact_again(stub: Stub) -> None:
+    record(stub, message(1, "hello"))
+    stub.EraseContact(
+        contacts_pb2.EraseContactRequest(workspace_id=WORKSPACE, phone=PHONE)
+    )
+
+    record(stub, message(2, "I am back", wamid="wamid.back"))
+
+    assert contact(stub).phone == PHONE
