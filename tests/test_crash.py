@@ -117,7 +117,7 @@ class Meta:
             self.taken += 1
 
 
-def eventually(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
+def eventually(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:
