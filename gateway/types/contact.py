@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -12,7 +12,7 @@ from gateway.context import Context, Info
 from gateway.errors import NotFoundError
 from gateway.history import Item, merged
 from gateway.types.pagination import PageInfo
-from gateway.types.scalars import time_of
+from gateway.types.scalars import from_timestamp, time_of
 from xobito import phones
 from xobito.contacts.v1 import contacts_pb2 as cpb
 from xobito.metrics.v1 import metrics_pb2 as mpb
@@ -91,7 +91,7 @@ class HistoryItem:
             template_name=send.template_name,
             status=status.removeprefix("RECIPIENT_STATUS_"),
             timeline=[
-                TimelineEntry(status=entry.status, at=entry.at.ToDatetime(tzinfo=UTC))
+                TimelineEntry(status=entry.status, at=from_timestamp(entry.at))
                 for entry in send.timeline
             ],
         )

@@ -11,6 +11,8 @@ import strawberry
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from xobito.timestamps import to_datetime
+
 
 def serialize(value: datetime) -> str:
     if value.tzinfo is None:
@@ -40,7 +42,7 @@ DATETIME = strawberry.scalar(
 
 
 def from_timestamp(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    return to_datetime(ts)
 
 
 def time_of(message: Message, field: str) -> datetime | None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import grpc
 import structlog
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.contacts import history, keywords, rules
 from services.contacts.erasure import ContactErasure
@@ -25,6 +24,7 @@ from xobito import phones
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.errors import InvalidArgumentError, NotFoundError
 from xobito.ingest.v1 import events_pb2
+from xobito.timestamps import to_datetime, to_timestamp
 
 log = structlog.get_logger(__name__)
 
@@ -316,16 +316,7 @@ def _inbound(message: events_pb2.InboundMessage) -> InboundMessage:
 def _occurred_at(event: Any) -> datetime:
     if not event.HasField("occurred_at"):
         return datetime.now(UTC)
-    occurred_at: datetime = event.occurred_at.ToDatetime(tzinfo=UTC)
-    return occurred_at
-
-
-def _timestamp(at: datetime | None) -> Timestamp | None:
-    if at is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
+    return to_datetime(event.occurred_at)
 
 
 def _contact_message(contact: Contact) -> contacts_pb2.Contact:
@@ -336,19 +327,19 @@ def _contact_message(contact: Contact) -> contacts_pb2.Contact:
         name=contact.name,
         opted_out=opted_out.on,
         opted_out_reason=opted_out.reason if opted_out.on else "",
-        opted_out_at=_timestamp(opted_out.changed_at if opted_out.on else None),
+        opted_out_at=to_timestamp(opted_out.changed_at if opted_out.on else None),
         inactive=inactive.on,
         inactive_reason=inactive.reason if inactive.on else "",
-        inactive_at=_timestamp(inactive.changed_at if inactive.on else None),
+        inactive_at=to_timestamp(inactive.changed_at if inactive.on else None),
         failure_streak=contact.failure_streak,
-        last_inbound_at=_timestamp(contact.last_inbound_at),
+        last_inbound_at=to_timestamp(contact.last_inbound_at),
     )
 
 
 def _history_item(item: HistoryItem) -> contacts_pb2.HistoryItem:
     return contacts_pb2.HistoryItem(
         kind=item.kind,
-        occurred_at=_timestamp(item.at),
+        occurred_at=to_timestamp(item.at),
         wamid=item.wamid,
         type=item.type,
         text=item.text,
@@ -368,7 +359,7 @@ def _flag_change(change: FlagChange) -> contacts_pb2.FlagChange:
         set_by=change.set_by,
         note=change.note,
         agent=change.agent,
-        occurred_at=_timestamp(change.at),
+        occurred_at=to_timestamp(change.at),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.metrics import events
 from xobito.errors import InvalidArgumentError
 from xobito.ingest.v1 import events_pb2
+from xobito.timestamps import to_datetime
 
 _ContactEvent = (
     events_pb2.StatusEvent | events_pb2.InboundMessage | events_pb2.UserPreference
@@ -106,4 +107,4 @@ def event_batch(batch: events_pb2.EventBatch) -> events.EventBatch:
 
 
 def _time(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    return to_datetime(stamp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -30,6 +30,7 @@ from xobito.errors import InvalidArgumentError
 from xobito.ingest.v1 import events_pb2
 from xobito.metrics.v1 import metrics_pb2 as pb
 from xobito.metrics.v1 import metrics_pb2_grpc
+from xobito.timestamps import to_datetime, to_timestamp
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
@@ -240,7 +241,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
                     severity=pb.WarningSeverity.ValueType(warning.severity.value),
                     title=warning.title,
                     action=warning.action,
-                    since=_timestamp(warning.since),
+                    since=to_timestamp(warning.since),
                 )
                 for warning in warnings
             ]
@@ -257,15 +258,15 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             display_phone_number=number.display_phone_number,
             waba_id=number.waba_id,
             quality_event=number.quality_event,
-            quality_event_at=_timestamp(number.quality_at),
+            quality_event_at=to_timestamp(number.quality_at),
             limit_event=number.limit_event,
-            limit_event_at=_timestamp(number.limit_at),
+            limit_event_at=to_timestamp(number.limit_at),
             current_limit=number.current_limit,
             old_limit=number.old_limit,
             max_daily=number.max_daily,
             restrictions=[
                 events_pb2.AccountRestriction(
-                    type=restriction.type, until=_timestamp(restriction.until)
+                    type=restriction.type, until=to_timestamp(restriction.until)
                 )
                 for restriction in number.restrictions
             ],
@@ -294,8 +295,8 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
                 pb.UnmatchedStatus(
                     wamid=status.wamid,
                     status=status.status,
-                    occurred_at=_timestamp(status.occurred_at),
-                    received_at=_timestamp(status.received_at),
+                    occurred_at=to_timestamp(status.occurred_at),
+                    received_at=to_timestamp(status.received_at),
                     phone_number_id=status.phone_number_id,
                 )
                 for status in page.statuses
@@ -313,7 +314,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         return pb.CampaignSeries(
             points=[
                 pb.SeriesPoint(
-                    start=_timestamp(point.start),
+                    start=to_timestamp(point.start),
                     sent=point.sent,
                     delivered=point.delivered,
                     read=point.read,
@@ -363,8 +364,8 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
                     phone=retry.phone,
                     name=retry.name,
                     failure_code=retry.failure_code,
-                    failed_at=_timestamp(retry.failed_at),
-                    queued_at=_timestamp(retry.queued_at),
+                    failed_at=to_timestamp(retry.failed_at),
+                    queued_at=to_timestamp(retry.queued_at),
                 )
 
     async def EraseContact(
@@ -394,14 +395,6 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
 # -- replies -------------------------------------------------------------
 
 
-def _timestamp(at: datetime | None) -> Timestamp | None:
-    if at is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
-
-
 def _counters(tally: Tally) -> pb.Counters:
     return pb.Counters(
         sent=tally.sent,
@@ -424,7 +417,7 @@ def _campaign(view: CampaignView) -> pb.Campaign:
         template_name=record.template_name,
         template_language=record.template_language,
         status=pb.CampaignStatus.ValueType(view.status.value),
-        created_at=_timestamp(record.created_at),
+        created_at=to_timestamp(record.created_at),
         recipient_total=view.tally.recipient_total,
         counters=_counters(view.tally),
     )
@@ -449,15 +442,15 @@ def _recipient(view: RecipientView) -> pb.RecipientRow:
         name=view.name,
         status=pb.RecipientStatus.ValueType(state.status.value),
         wamid=state.wamid or "",
-        sent_at=_timestamp(state.sent_at),
-        delivered_at=_timestamp(state.delivered_at),
-        read_at=_timestamp(state.read_at),
-        failed_at=_timestamp(state.failed_at),
-        replied_at=_timestamp(state.replied_at),
-        opted_out_at=_timestamp(state.opted_out_at),
+        sent_at=to_timestamp(state.sent_at),
+        delivered_at=to_timestamp(state.delivered_at),
+        read_at=to_timestamp(state.read_at),
+        failed_at=to_timestamp(state.failed_at),
+        replied_at=to_timestamp(state.replied_at),
+        opted_out_at=to_timestamp(state.opted_out_at),
         failure=failure,
         timeline=[
-            pb.TimelineEntry(status=status, at=_timestamp(at))
+            pb.TimelineEntry(status=status, at=to_timestamp(at))
             for status, at in view.timeline
         ],
     )
@@ -483,7 +476,7 @@ def _contact_send(phone: str, send: ContactSend) -> pb.ContactSend:
 
 def _time(stamp: Timestamp) -> datetime:
     try:
-        return stamp.ToDatetime(tzinfo=UTC)
+        return to_datetime(stamp)
     except ValueError:
         raise InvalidArgumentError("a timestamp is out of range") from None
 
