@@ -7,7 +7,7 @@ from the contact (or Meta's opt-out) overrides an agent's clearing.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -53,19 +53,7 @@ async def set_contact_flag(
     agent: Agent = None,
 ) -> ContactFlagResult:
     """Set the flag; rules and Meta's resume will not lift it."""
-    digits = phones.normalize(phone)
-    if digits is None:
-        return _invalid(phone)
-
-    request = cpb.SetFlagRequest(
-        workspace_id=info.context.workspace,
-        phone=digits,
-        flag=flag.value,
-        note=note or "",
-        agent=agent or "",
-    )
-    contact = await info.context.contacts.set_flag(request)
-    return ContactFlagChanged(contact=Contact.of(contact))
+    return await _decide(info, phone, flag, note, agent, setting=True)
 
 
 async def clear_contact_flag(
@@ -76,18 +64,34 @@ async def clear_contact_flag(
     agent: Agent = None,
 ) -> ContactFlagResult:
     """Clear the flag; only the contact's own new stop sets it again."""
+    return await _decide(info, phone, flag, note, agent, setting=False)
+
+
+async def _decide(
+    info: Info,
+    phone: str,
+    flag: ContactFlag,
+    note: str | None,
+    agent: str | None,
+    *,
+    setting: bool,
+) -> ContactFlagResult:
     digits = phones.normalize(phone)
     if digits is None:
         return _invalid(phone)
 
-    request = cpb.ClearFlagRequest(
-        workspace_id=info.context.workspace,
-        phone=digits,
-        flag=flag.value,
-        note=note or "",
-        agent=agent or "",
-    )
-    contact = await info.context.contacts.clear_flag(request)
+    fields: dict[str, Any] = {
+        "workspace_id": info.context.workspace,
+        "phone": digits,
+        "flag": flag.value,
+        "note": note or "",
+        "agent": agent or "",
+    }
+    contacts = info.context.contacts
+    if setting:
+        contact = await contacts.set_flag(cpb.SetFlagRequest(**fields))
+    else:
+        contact = await contacts.clear_flag(cpb.ClearFlagRequest(**fields))
     return ContactFlagChanged(contact=Contact.of(contact))
 
 
