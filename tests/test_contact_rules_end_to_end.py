@@ -9,30 +9,19 @@ are posted: the rules compare the times of events, not of arrivals.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
-from typing import Any
 
-import orjson
 import pytest
 
+from tests.person import BusinessNumber, Person
 from tests.stack import Stack
-from xobito import webhooks
-from xobito.metrics.v1 import metrics_pb2 as mpb
-from xobito.metrics.v1 import metrics_pb2_grpc
 
-PHONE_NUMBER_ID = "100000000000083"
-WABA_ID = "200000000000083"
-DISPLAY_NUMBER = "16505559983"
-
-CONTACT = """
-query ($phone: String!) {
-  contact(phone: $phone) {
-    optedOut optedOutReason inactive inactiveReason failureStreak
-    flagHistory(first: 1) { edges { node { flag value reason setBy } } }
-  }
-}
-"""
+NUMBER = BusinessNumber(
+    workspace_id="test",
+    phone_number_id="100000000000083",
+    waba_id="200000000000083",
+    display_phone_number="16505559983",
+)
 
 SET_FLAG = """
 mutation ($phone: String!) {
@@ -73,110 +62,11 @@ MARKETING_CAP = 131049
 _numbers = itertools.count(1)
 
 
-class Person:
-    """A contact of the workspace `test`, as Meta's webhooks tell of them."""
-
-    def __init__(self, stack: Stack, api_key: str, phone: str) -> None:
-        self.stack = stack
-        self.api_key = api_key
-        self.phone = phone
-        self._at = 0
-        self._ids = itertools.count(1)
-
-    def writes(self, text: str) -> None:
-        message = webhooks.text_message(
-            self._wamid("in"), self.phone, self._now(), text
-        )
-        self._post(messages=[message])
-
-    def taps_stop_promotions(self) -> None:
-        self._post(
-            messages=[
-                {
-                    "from": self.phone,
-                    "id": self._wamid("in"),
-                    "timestamp": str(self._now()),
-                    "type": "button",
-                    "button": {"payload": "STOP_PROMOTIONS", "text": "Stop promotions"},
-                }
-            ]
-        )
-
-    def tells_meta(self, value: str) -> None:
-        """A user_preferences webhook: Meta's marketing `stop` or `resume`."""
-        preference = {
-            "wa_id": self.phone,
-            "category": "marketing_messages",
-            "value": value,
-            "timestamp": self._now(),
-        }
-        self._post(field="user_preferences", user_preferences=[preference])
-
-    def is_sent_to(self, status: str, error_code: int = 0) -> None:
-        """A status of a new message to the person; error_code if failed."""
-        item = webhooks.status(
-            self._wamid("out"), status, self._now(), self.phone, error_code=error_code
-        )
-        self._post(statuses=[item])
-
-    def fails(self, error_code: int, times: int = 1) -> None:
-        for _ in range(times):
-            self.is_sent_to("failed", error_code)
-
-    def contact(self) -> dict[str, Any]:
-        found = self.stack.graphql(CONTACT, self.api_key, phone=self.phone)
-        contact: dict[str, Any] = found["contact"]
-        return contact
-
-    def latest_change(self) -> tuple[str, bool, str, str]:
-        """(flag, value, reason, setBy) of the newest flag change."""
-        [edge] = self.contact()["flagHistory"]["edges"]
-        node = edge["node"]
-        return node["flag"], node["value"], node["reason"], node["setBy"]
-
-    def agent(self, mutation: str) -> None:
-        self.stack.graphql(mutation, self.api_key, phone=self.phone)
-
-    def _now(self) -> int:
-        # Strictly increasing, and after anything an agent did until now.
-        self._at = max(self._at + 1, int(time.time()) + 1)
-        return self._at
-
-    def _wamid(self, direction: str) -> str:
-        return f"wamid.rules-{direction}-{self.phone}-{next(self._ids)}"
-
-    def _post(self, field: str = "messages", **items: Any) -> None:
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {
-                "display_phone_number": DISPLAY_NUMBER,
-                "phone_number_id": PHONE_NUMBER_ID,
-            },
-            **items,
-        }
-        body = {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": WABA_ID, "changes": [{"value": value, "field": field}]}],
-        }
-        reply = self.stack.post_webhook(orjson.dumps(body))
-        assert reply.status_code == 200, reply.text
-
-
 @pytest.fixture
 def person(stack: Stack, api_key: str) -> Iterator[Person]:
     """A new phone, writing to a number a campaign of `test` names."""
-    with stack.channel("metrics") as channel:
-        metrics_pb2_grpc.MetricsServiceStub(channel).CreateCampaign(
-            mpb.CreateCampaignRequest(
-                workspace_id="test",
-                name="Contact rules",
-                phone_number_id=PHONE_NUMBER_ID,
-                waba_id=WABA_ID,
-                template_name="spring_sale_2026",
-            ),
-            timeout=10,
-        )
-    yield Person(stack, api_key, f"1650558{next(_numbers):04d}")
+    NUMBER.campaign(stack)
+    yield Person(stack, api_key, f"1650558{next(_numbers):04d}", NUMBER)
 
 
 # -- stop and start keywords ------------------------------------------------

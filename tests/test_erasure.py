@@ -6,6 +6,7 @@ campaign counts as they were.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import redis
 from psycopg import sql
 
+from tests.person import BusinessNumber, Person
 from tests.sender import DISPLAY_NUMBER, PHONE_NUMBER_ID, WABA_ID, WORKSPACE
 from tests.stack import Servers, Stack
 from xobito import webhooks
@@ -182,11 +184,11 @@ def story(stack: Stack, clean: None) -> str:
 
 
 @pytest.fixture(scope="module")
-def other_key(servers: Servers) -> str:
-    """A key of the workspace `other`."""
+def other_key(stack: Stack) -> str:
+    """A key of the workspace `other`, made with the services' settings."""
     out = subprocess.run(
         [sys.executable, "-m", "xobito", "apikey", "create", "--workspace", "other"],
-        env={"DATABASE_URL": servers.postgres.url, "PATH": ""},
+        env=stack.env,
         capture_output=True,
         text=True,
         check=True,
@@ -323,3 +325,117 @@ def test_another_workspace_sees_none_of_the_sends(stack: Stack, story: str) -> N
         )
 
     assert list(reply.sends) == []
+
+
+# -- an erased number that comes back ---------------------------------------
+
+RETURNING = BusinessNumber(WORKSPACE, "100000000000085", "200000000000085", "")
+CLEAR_OPTED_OUT = """
+mutation ($phone: String!) {
+  clearContactFlag(phone: $phone, flag: OPTED_OUT, agent: "ana") { __typename }
+}
+"""
+_returning = itertools.count(1)
+
+
+@pytest.fixture
+def person(stack: Stack, api_key: str) -> Person:
+    """A new phone of `test`, which will be erased and come back."""
+    RETURNING.campaign(stack)
+    return Person(stack, api_key, f"1650557{next(_returning):04d}", RETURNING)
+
+
+def test_an_erased_number_that_stopped_is_opted_out_when_it_writes_again(
+    person: Person,
+) -> None:
+    person.writes("STOP")
+    person.is_erased()
+
+    person.writes("Hola, ¿siguen las ofertas?")
+
+    contact = person.contact()
+    assert (contact["optedOut"], contact["optedOutReason"]) == (True, "stop_keyword")
+    assert person.sendability() == (False, "opted_out")
+
+
+def test_the_flag_an_erased_number_kept_is_in_its_flag_history(
+    person: Person,
+) -> None:
+    person.writes("STOP")
+    person.is_erased()
+
+    person.writes("hello again")
+
+    assert person.latest_change() == ("opted_out", True, "stop_keyword", "rule")
+
+
+def test_start_lifts_the_stop_an_erased_number_kept(person: Person) -> None:
+    person.writes("STOP")
+    person.is_erased()
+
+    person.writes("START")
+
+    assert person.contact()["optedOut"] is False
+    assert person.latest_change() == ("opted_out", False, "start_keyword", "rule")
+    assert person.sendability() == (True, "")
+
+
+def test_writing_again_lifts_metas_opt_out_an_erased_number_kept(
+    person: Person,
+) -> None:
+    person.tells_meta("stop")
+    person.is_erased()
+
+    person.writes("Is the sale still on?")
+
+    assert person.contact()["optedOut"] is False
+    assert person.latest_change() == ("opted_out", False, "contact_wrote", "rule")
+    assert person.sendability() == (True, "")
+
+
+def test_metas_resume_lifts_metas_opt_out_an_erased_number_kept(
+    person: Person,
+) -> None:
+    person.tells_meta("stop")
+    person.is_erased()
+
+    person.tells_meta("resume")
+
+    assert person.contact()["optedOut"] is False
+    assert person.sendability() == (True, "")
+
+
+def test_an_agent_clears_the_opt_out_an_erased_number_kept(person: Person) -> None:
+    person.writes("STOP")
+    person.is_erased()
+
+    person.agent(CLEAR_OPTED_OUT)
+
+    assert person.contact()["optedOut"] is False
+    assert person.latest_change() == ("opted_out", False, "agent_cleared", "agent")
+    assert person.sendability() == (True, "")
+
+
+def test_an_erased_inactive_number_that_writes_stays_inactive_until_a_delivery(
+    person: Person,
+) -> None:
+    person.fails(131026, times=3)
+    person.is_erased()
+
+    person.writes("I have WhatsApp now")
+    kept = (person.contact()["inactive"], person.sendability())
+    person.is_sent_to("delivered")
+
+    assert kept == (True, (False, "inactive"))
+    assert person.contact()["inactive"] is False
+    assert person.sendability() == (True, "")
+
+
+def test_an_erased_number_without_flags_comes_back_sendable(person: Person) -> None:
+    person.writes("hello")
+    person.is_erased()
+
+    person.writes("hello again")
+
+    assert person.contact()["optedOut"] is False
+    assert person.sendability() == (True, "")

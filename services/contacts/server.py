@@ -23,12 +23,13 @@ async def run(settings: Settings) -> None:
     if settings.migrate_on_start:
         await asyncio.to_thread(migrate, settings.database_url)
     pool = await open_pool(settings.database_url)
-    store = ContactStore(pool, inactive_after=settings.inactive_after_failures)
+    erasure = ContactErasure(pool, settings.erasure_key)
+    store = ContactStore(
+        pool, inactive_after=settings.inactive_after_failures, erasure=erasure
+    )
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
-        servicer = ContactsServicer(
-            store, KeywordStore(pool), ContactErasure(pool, settings.erasure_key)
-        )
+        servicer = ContactsServicer(store, KeywordStore(pool), erasure)
         contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 

@@ -1,7 +1,8 @@
 """PostgreSQL storage of contacts, their messages and their flags.
 
 A batch of events is recorded in one transaction of set-based statements:
-one upsert of the contacts it names, one insert of its messages, one of
+the erased numbers it names take back their markers' flags (see erasure),
+then one upsert of the contacts it names, one insert of its messages, one of
 its undeliverable sends; then the contacts whose flags may change are
 read and locked in one query, run through the rules, and written back in
 one update and one insert into the audit trail.
@@ -18,6 +19,7 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from services.contacts import keywords, rules
+from services.contacts.erasure import ContactErasure
 from services.contacts.history import (
     AuditEntry,
     Cursor,
@@ -59,13 +61,20 @@ class Recorded:
 
 
 class ContactStore:
-    def __init__(self, pool: AsyncConnectionPool[Any], inactive_after: int) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        inactive_after: int,
+        erasure: ContactErasure,
+    ) -> None:
         self._pool = pool
         self._inactive_after = inactive_after
+        self._erasure = erasure
 
     async def record(self, events: ContactEvents) -> Recorded:
         """Record a batch; messages seen before are counted as duplicates."""
         async with self._pool.connection() as conn, conn.transaction():
+            await self._erasure.carry_over(conn, _named(events))
             await _upsert_contacts(conn, events)
             new_messages = await _insert_messages(conn, events.messages)
             await _insert_undeliverable(conn, events.outcomes)
@@ -214,6 +223,7 @@ class ContactStore:
     ) -> Contact:
         """Record an agent's decision; a number never seen becomes a contact."""
         async with self._pool.connection() as conn, conn.transaction():
+            await self._erasure.carry_over(conn, [(workspace_id, phone)])
             await conn.execute(
                 "INSERT INTO contacts.contacts (workspace_id, phone)"
                 " VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -333,6 +343,15 @@ def _contact_of(row: Row) -> Contact:
         failure_streak=row["failure_streak"],
         last_inbound_at=row["last_inbound_at"],
     )
+
+
+def _named(events: ContactEvents) -> set[Key]:
+    """The contacts a batch names."""
+    return {
+        *((m.workspace_id, m.phone) for m in events.messages),
+        *((s.workspace_id, s.phone) for s in events.signals),
+        *((o.workspace_id, o.phone) for o in events.outcomes),
+    }
 
 
 async def _upsert_contacts(conn: AsyncConnection[Row], events: ContactEvents) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 
 import grpc
+import psycopg
 import pytest
 
 from services.contacts.servicer import ContactsServicer
@@ -25,6 +26,7 @@ from tests.contacts.events import (
     sendability,
     status,
 )
+from tests.stack import Servers
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 
 # -- the contract --------------------------------------------------------
@@ -282,3 +284,23 @@ def test_a_number_writing_after_its_erasure_is_a_contact_again(stub: Stub) -> No
     record(stub, message(2, "I am back", wamid="wamid.back"))
 
     assert contact(stub).phone == PHONE
+
+
+def test_a_contact_made_while_its_number_was_erased_takes_the_markers_flag(
+    stub: Stub, servers: Servers
+) -> None:
+    record(stub, message(1, "STOP", opt_out=True))
+    stub.EraseContact(
+        contacts_pb2.EraseContactRequest(workspace_id=WORKSPACE, phone=PHONE)
+    )
+    # What a batch recording the number during its erasure leaves behind.
+    with psycopg.connect(servers.postgres.url) as conn:
+        conn.execute(
+            "INSERT INTO contacts.contacts (workspace_id, phone) VALUES (%s, %s)",
+            [WORKSPACE, PHONE],
+        )
+
+    record(stub, message(2, "hello again", wamid="wamid.back"))
+
+    assert contact(stub).opted_out_reason == "stop_keyword"
+    assert sendability(stub, PHONE) == [(PHONE, False, "opted_out")]
