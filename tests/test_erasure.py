@@ -11,6 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 import redis
@@ -262,7 +263,7 @@ def test_another_workspace_erases_nothing_of_this_one(
 
     found = set(where_the_number_is(servers, PHONE))
 
-    # Ingest's events belong to no workspace: any erasure removes them.
+    # Events that route to no workspace: any workspace's erasure removes them.
     assert "ingest.unroutable_events.payload" not in found
     assert {
         "metrics.recipients.phone",
@@ -270,6 +271,84 @@ def test_another_workspace_erases_nothing_of_this_one(
         "contacts.contacts.phone",
         "contacts.messages.text",
     } <= found
+
+
+# -- what ingest kept: each workspace erases its own ------------------------
+
+HOME = BusinessNumber(WORKSPACE, "100000000000086", "200000000000086", "")
+ELSEWHERE = BusinessNumber("other", "100000000000087", "200000000000087", "")
+LATER = BusinessNumber(WORKSPACE, "100000000000088", "200000000000088", "")
+
+
+def _unreadable_status(person: Person) -> None:
+    """A webhook quoting the person, whose status ingest cannot read (no id)."""
+    status = {
+        "status": "delivered",
+        "timestamp": str(person.now()),
+        "recipient_id": person.phone,
+    }
+    person.post(
+        contacts=[{"profile": {"name": NAME}, "wa_id": person.phone}],
+        statuses=[status],
+    )
+
+
+def _kept_by_ingest(servers: Servers, phone: str) -> list[tuple[str, str]]:
+    """(table, business number) of each row of ingest that quotes phone."""
+    with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
+        letters = conn.execute(
+            "SELECT element->>'body' FROM ingest.dead_letters"
+            " WHERE element::text LIKE %s",
+            [f"%{phone}%"],
+        ).fetchall()
+        unroutable = conn.execute(
+            "SELECT route_key FROM ingest.unroutable_events"
+            " WHERE payload::text LIKE %s",
+            [f"%{phone}%"],
+        ).fetchall()
+    numbers = [
+        orjson.loads(body)["entry"][0]["changes"][0]["value"]["metadata"][
+            "phone_number_id"
+        ]
+        for (body,) in letters
+    ]
+    return sorted(
+        [("dead_letters", number) for number in numbers]
+        + [("unroutable_events", key) for (key,) in unroutable]
+    )
+
+
+def test_a_dead_letter_is_erased_only_by_the_workspace_of_its_number(
+    stack: Stack, servers: Servers, api_key: str, other_key: str, clean: None
+) -> None:
+    HOME.campaign(stack)
+    ELSEWHERE.campaign(stack)
+    at_home = Person(stack, api_key, PHONE, HOME)
+    elsewhere = Person(stack, other_key, PHONE, ELSEWHERE)
+    _unreadable_status(at_home)
+    _unreadable_status(elsewhere)
+
+    elsewhere.is_erased()
+    kept = _kept_by_ingest(servers, PHONE)
+    at_home.is_erased()
+
+    assert kept == [("dead_letters", HOME.phone_number_id)]
+    assert _kept_by_ingest(servers, PHONE) == []
+
+
+def test_an_unroutable_event_is_the_workspace_its_number_belongs_to_now(
+    stack: Stack, servers: Servers, api_key: str, other_key: str, clean: None
+) -> None:
+    person = Person(stack, api_key, PHONE, LATER)
+    person.writes("hello")  # before any campaign names the number
+    LATER.campaign(stack)
+
+    _erase(stack, other_key)
+    kept = _kept_by_ingest(servers, PHONE)
+    _erase(stack, api_key)
+
+    assert kept == [("unroutable_events", LATER.phone_number_id)]
+    assert _kept_by_ingest(servers, PHONE) == []
 
 
 def test_a_malformed_phone_is_refused(stack: Stack, api_key: str) -> None:

@@ -31,7 +31,7 @@ async def main(settings: Settings) -> None:
     await server.run(
         settings,
         create_app(settings, forwarder, store),
-        IngestServicer(store, IngestErasure(pool)),
+        IngestServicer(store, IngestErasure(pool, forwarder.resolve_routes)),
         on_shutdown=close,
     )
 

@@ -49,11 +49,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         request: ingest_pb2.EraseContactRequest,
         context: Any,
     ) -> ingest_pb2.EraseContactResponse:
+        if not request.workspace_id:
+            raise InvalidArgumentError("workspace_id is required")
         phone = phones.normalize(request.phone)
         if phone is None:
             raise InvalidArgumentError("phone is not a phone number")
 
-        erased = await self._erasure.erase(phone)
+        erased = await self._erasure.erase(request.workspace_id, phone)
 
         log.info("contact erased", rows=erased)
         return ingest_pb2.EraseContactResponse(rows_erased=erased)

@@ -57,8 +57,9 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EraseContact(self, request, context):
-        """Delete the unroutable events and dead letters that hold a number.
-        They belong to no workspace, so any workspace's erasure removes them.
+        """Delete the unroutable events and dead letters that hold a number:
+        those whose business number or WABA is the workspace's, and those
+        that route to no workspace at all.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,8 +34,9 @@ class IngestServiceStub:
     ListUnroutableEvents: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListUnroutableEventsRequest, _ingest_pb2.ListUnroutableEventsResponse]
     """Events kept because their business number belongs to no workspace."""
     EraseContact: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.EraseContactRequest, _ingest_pb2.EraseContactResponse]
-    """Delete the unroutable events and dead letters that hold a number.
-    They belong to no workspace, so any workspace's erasure removes them.
+    """Delete the unroutable events and dead letters that hold a number:
+    those whose business number or WABA is the workspace's, and those
+    that route to no workspace at all.
     """
 
 @_typing.type_check_only
@@ -44,8 +45,9 @@ class IngestServiceAsyncStub(IngestServiceStub):
     ListUnroutableEvents: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListUnroutableEventsRequest, _ingest_pb2.ListUnroutableEventsResponse]  # type: ignore[assignment]
     """Events kept because their business number belongs to no workspace."""
     EraseContact: _aio.UnaryUnaryMultiCallable[_ingest_pb2.EraseContactRequest, _ingest_pb2.EraseContactResponse]  # type: ignore[assignment]
-    """Delete the unroutable events and dead letters that hold a number.
-    They belong to no workspace, so any workspace's erasure removes them.
+    """Delete the unroutable events and dead letters that hold a number:
+    those whose business number or WABA is the workspace's, and those
+    that route to no workspace at all.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -63,8 +65,9 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _ingest_pb2.EraseContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_ingest_pb2.EraseContactResponse, _abc.Awaitable[_ingest_pb2.EraseContactResponse]]:
-        """Delete the unroutable events and dead letters that hold a number.
-        They belong to no workspace, so any workspace's erasure removes them.
+        """Delete the unroutable events and dead letters that hold a number:
+        those whose business number or WABA is the workspace's, and those
+        that route to no workspace at all.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
