@@ -1,11 +1,16 @@
-"""retryFailed end to end: the campaign page queues, the sender receives."""
+"""retryFailed end to end: the campaign page queues, the sender receives
+and sends again, and Meta's webhooks tell what became of the retry."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 import psycopg
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.stack import Stack
+from xobito import webhooks
 from xobito.metrics.v1 import metrics_pb2 as mpb
 from xobito.metrics.v1 import metrics_pb2_grpc
 
@@ -202,3 +207,199 @@ def test_erasing_a_number_drops_its_retry_not_yet_handed_out(
             " WHERE q.handed_out_at IS NULL ORDER BY r.phone"
         ).fetchall()
     assert waiting == [("16505550302",)]
+
+
+# -- a retry's way through the system -----------------------------------
+
+T0 = 1772445600  # 2026-03-02T10:00:00Z, SENT_AT
+WABA = "200000000000001"
+NUMBER = "100000000000001"
+RETRIED = "16505550401"
+FIRST, SECOND, THIRD = "wamid.first-0401", "wamid.second-0401", "wamid.third-0401"
+
+ROW = """
+query ($id: ID!) { campaign(id: $id) {
+  counters { sent delivered read failed }
+  recipients(first: 5) { edges { node {
+    status wamid sentAt deliveredAt readAt failedAt failure { code }
+    timeline { status at }
+  } } }
+} }
+"""
+
+
+def post_statuses(stack: Stack, *statuses: tuple[str, str, int, int]) -> None:
+    """Post (wamid, status, seconds after T0, error code) as one webhook."""
+    body = webhooks.body(
+        waba_id=WABA,
+        phone_number_id=NUMBER,
+        display_phone_number="16505559999",
+        statuses=[
+            webhooks.status(
+                wamid,
+                value,
+                T0 + seconds,
+                RETRIED,
+                error_code=code,
+                error_title="Meta said no" if code else "",
+            )
+            for wamid, value, seconds, code in statuses
+        ],
+    )
+    reply = stack.post_webhook(body)
+    assert reply.status_code == 200, reply.text
+
+
+def send(stack: Stack, campaign_id: str, wamid: str, seconds: int) -> None:
+    """The sender's RecordSends of one accepted message to RETRIED."""
+    with stack.channel("metrics") as channel:
+        metrics_pb2_grpc.MetricsServiceStub(channel).RecordSends(
+            mpb.RecordSendsRequest(
+                campaign_id=campaign_id,
+                sends=[
+                    mpb.Send(
+                        phone=RETRIED,
+                        wamid=wamid,
+                        sent_at=Timestamp(seconds=T0 + seconds),
+                    )
+                ],
+            ),
+            timeout=10,
+        )
+
+
+def take_retry(stack: Stack, campaign_id: str) -> mpb.QueuedRetry:
+    """The next retry WatchRetries hands the sender."""
+    with stack.channel("metrics") as channel:
+        stream = metrics_pb2_grpc.MetricsServiceStub(channel).WatchRetries(
+            mpb.WatchRetriesRequest(workspace_id=WORKSPACE, campaign_id=campaign_id),
+            timeout=20,
+        )
+        try:
+            return next(iter(stream))
+        finally:
+            stream.cancel()  # type: ignore[no-untyped-call]
+
+
+def failed_once(stack: Stack) -> str:
+    """One recipient, sent at 0; Meta says sent at 1, failed at 60."""
+    with stack.channel("metrics") as channel:
+        metrics = metrics_pb2_grpc.MetricsServiceStub(channel)
+        campaign = metrics.CreateCampaign(
+            mpb.CreateCampaignRequest(
+                workspace_id=WORKSPACE,
+                name="Retried",
+                phone_number_id=NUMBER,
+                template_name="spring_sale_2026",
+            ),
+            timeout=10,
+        )
+        metrics.AddRecipients(
+            mpb.AddRecipientsRequest(
+                campaign_id=campaign.id,
+                recipients=[mpb.Recipient(phone=RETRIED, name="Ann")],
+            ),
+            timeout=10,
+        )
+    send(stack, campaign.id, FIRST, 0)
+    post_statuses(stack, (FIRST, "sent", 1, 0), (FIRST, "failed", 60, RATE_LIMITED))
+    return str(campaign.id)
+
+
+def retried(stack: Stack, api_key: str, campaign_id: str, wamid: str, at: int) -> None:
+    """retryFailed, then the sender takes the retry and sends it."""
+    queued = stack.graphql(RETRY, api_key, id=campaign_id)["retryFailed"]
+    assert queued["queued"] == 1, queued
+    assert take_retry(stack, campaign_id).phone == RETRIED
+    send(stack, campaign_id, wamid, at)
+
+
+def seconds(text: str | None) -> int | None:
+    """An API time as seconds after T0."""
+    if text is None:
+        return None
+    return int(datetime.fromisoformat(text).timestamp()) - T0
+
+
+def shown(stack: Stack, api_key: str, campaign_id: str) -> dict[str, Any]:
+    campaign = stack.graphql(ROW, api_key, id=campaign_id)["campaign"]
+    node = campaign["recipients"]["edges"][0]["node"]
+    return {
+        "counters": campaign["counters"],
+        "status": node["status"],
+        "wamid": node["wamid"],
+        "times": [
+            seconds(node[name])
+            for name in ("sentAt", "deliveredAt", "readAt", "failedAt")
+        ],
+        "failure": node["failure"],
+        "timeline": [(e["status"], seconds(e["at"])) for e in node["timeline"]],
+    }
+
+
+def test_a_retry_is_delivered_and_read_on_its_new_wamid(
+    stack: Stack, api_key: str, clean: None
+) -> None:
+    campaign_id = failed_once(stack)
+    retried(stack, api_key, campaign_id, SECOND, 600)
+
+    post_statuses(
+        stack,
+        (SECOND, "sent", 601, 0),
+        (SECOND, "delivered", 660, 0),
+        (SECOND, "read", 720, 0),
+    )
+
+    assert shown(stack, api_key, campaign_id) == {
+        "counters": {"sent": 1, "delivered": 1, "read": 1, "failed": 0},
+        "status": "READ",
+        "wamid": SECOND,
+        "times": [601, 660, 720, None],
+        "failure": None,
+        "timeline": [
+            ("SENT", 1),
+            ("FAILED", 60),
+            ("SENT", 601),
+            ("DELIVERED", 660),
+            ("READ", 720),
+        ],
+    }
+
+
+def test_a_late_status_of_the_first_send_shows_in_the_timeline_only(
+    stack: Stack, api_key: str, clean: None
+) -> None:
+    campaign_id = failed_once(stack)
+    retried(stack, api_key, campaign_id, SECOND, 600)
+    post_statuses(stack, (SECOND, "delivered", 660, 0))
+    before = shown(stack, api_key, campaign_id)
+
+    post_statuses(stack, (FIRST, "delivered", 90, 0), (FIRST, "read", 95, 0))
+
+    after = shown(stack, api_key, campaign_id)
+    assert {**after, "timeline": None} == {**before, "timeline": None}
+    assert after["timeline"] == [
+        ("SENT", 1),
+        ("FAILED", 60),
+        ("DELIVERED", 90),
+        ("READ", 95),
+        ("DELIVERED", 660),
+    ]
+
+
+def test_a_retry_that_fails_again_is_queued_and_sent_again(
+    stack: Stack, api_key: str, clean: None
+) -> None:
+    campaign_id = failed_once(stack)
+    retried(stack, api_key, campaign_id, SECOND, 600)
+    post_statuses(stack, (SECOND, "failed", 660, RATE_LIMITED))
+
+    again = stack.graphql(RETRY, api_key, id=campaign_id)["retryFailed"]
+    retry = take_retry(stack, campaign_id)
+    send(stack, campaign_id, THIRD, 1200)
+
+    assert (again["queued"], again["skipped"]["alreadyQueued"]) == (1, 0)
+    assert (retry.failure_code, retry.failed_at.seconds) == (RATE_LIMITED, T0 + 660)
+    found = shown(stack, api_key, campaign_id)
+    assert (found["status"], found["wamid"]) == ("SENT", THIRD)
+    assert found["counters"] == {"sent": 1, "delivered": 0, "read": 0, "failed": 0}

@@ -2,7 +2,7 @@
 
 Metrics names the failed recipients a retry may help, contacts says
 which of them may still be messaged, and metrics queues those, each once
-per failure. The campaign sender takes them from WatchRetries.
+per failed send. The campaign sender takes them from WatchRetries.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class RetrySkipped:
     opted_out: int
     inactive: int
     already_queued: int = strawberry.field(
-        description="Queued before for the same failure."
+        description="Queued before for the same failed send."
     )
     not_retryable: int = strawberry.field(
         description="Their failure is one a later send cannot overcome."
@@ -67,7 +67,7 @@ Categories = Annotated[
 async def retry_failed(
     info: Info, campaign_id: strawberry.ID, categories: Categories = None
 ) -> RetryResult:
-    """Queue the failed recipients a retry may help, each once per failure."""
+    """Queue the failed recipients a retry may help, once per failed send."""
     wanted = sorted(set(categories or []))
     for category in wanted:
         if category not in _CATEGORIES:

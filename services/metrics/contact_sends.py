@@ -76,8 +76,8 @@ class ContactSends:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(_SENDS, params)
             rows = await cursor.fetchall()
-            wamids = [row["wamid"] for row in rows[:limit] if row["wamid"]]
-            timelines = await store.timelines(conn, workspace_id, wamids)
+            ids = [row["id"] for row in rows[:limit]]
+            timelines = await store.timelines(conn, workspace_id, ids)
 
         sends = [
             ContactSend(
@@ -87,7 +87,7 @@ class ContactSends:
                 state=state_of(row),
                 timeline=[
                     (status.upper(), occurred_at)
-                    for status, occurred_at in timelines.get(row["wamid"], [])
+                    for status, occurred_at in timelines.get(row["id"], [])
                 ],
                 page_token=cursors.encode(row["sent_at"], row["id"]),
             )

@@ -31,7 +31,13 @@ UPDATE metrics.recipients AS r SET
 FROM metrics.campaigns AS c
 WHERE c.id = r.campaign_id AND c.workspace_id = %(workspace_id)s
   AND r.phone = %(phone)s
-RETURNING r.wamid
+RETURNING r.id, r.wamid
+"""
+
+# The wamids of the rows' earlier attempts, whose statuses are theirs too.
+_EARLIER_WAMIDS = """
+SELECT wamid FROM metrics.earlier_wamids
+WHERE recipient_id = ANY(%(ids)s::bigint[])
 """
 
 _INBOUND = """
@@ -79,8 +85,13 @@ class RecipientErasure:
         async def work(conn: Conn) -> int:
             erased = (await conn.execute(_WAITING_RETRIES, params)).rowcount
             cursor = await conn.execute(_RECIPIENTS, params)
-            wamids = [row["wamid"] for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
             erased += cursor.rowcount
+            wamids = [row["wamid"] for row in rows]
+            earlier = await conn.execute(
+                _EARLIER_WAMIDS, {"ids": [row["id"] for row in rows]}
+            )
+            wamids += [row["wamid"] for row in await earlier.fetchall()]
 
             following = {**params, "wamids": [w for w in wamids if w]}
             for statement in (_INBOUND, _STATUS_EVENTS, _ACCOUNT_EVENTS):

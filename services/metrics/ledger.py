@@ -79,7 +79,7 @@ class LockedRecipient:
 
 
 _STATE_COLUMNS = """
-    id, campaign_id, phone, status, wamid, called_at, meta_sent_at,
+    id, campaign_id, phone, status, attempt, wamid, called_at, meta_sent_at,
     delivered_at, read_at, failed_at, failure_code, failure_title,
     failure_category, replied_at, opted_out_at
 """
@@ -95,6 +95,7 @@ def state_of(row: dict[str, Any]) -> RecipientState:
         )
     return RecipientState(
         status=Status(row["status"]),
+        attempt=row["attempt"],
         wamid=row["wamid"],
         called_at=row["called_at"],
         meta_sent_at=row["meta_sent_at"],
@@ -169,31 +170,71 @@ async def lock_recipients(conn: Conn, ids: Iterable[int]) -> dict[int, LockedRec
     return {row["id"]: _locked(row) for row in await cursor.fetchall()}
 
 
-async def wamid_owners(conn: Conn, wamids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """The (campaign_id, phone) already holding each of the wamids."""
+@dataclass(frozen=True, slots=True)
+class WamidOwner:
+    campaign_id: str
+    phone: str
+    # The wamid of an earlier attempt, not the recipient's current one.
+    earlier: bool
+
+
+async def wamid_owners(conn: Conn, wamids: Sequence[str]) -> dict[str, WamidOwner]:
+    """The recipient already holding each of the wamids, now or before."""
     cursor = await conn.execute(
-        "SELECT wamid, campaign_id, phone FROM metrics.recipients"
-        " WHERE wamid = ANY(%s::text[])",
-        [list(wamids)],
+        """
+        SELECT wamid, campaign_id, phone, false AS earlier
+        FROM metrics.recipients WHERE wamid = ANY(%(wamids)s::text[])
+        UNION ALL
+        SELECT e.wamid, r.campaign_id, r.phone, true
+        FROM metrics.earlier_wamids e
+        JOIN metrics.recipients r ON r.id = e.recipient_id
+        WHERE e.wamid = ANY(%(wamids)s::text[])
+        """,
+        {"wamids": list(wamids)},
     )
     return {
-        row["wamid"]: (row["campaign_id"], row["phone"])
+        row["wamid"]: WamidOwner(row["campaign_id"], row["phone"], row["earlier"])
         for row in await cursor.fetchall()
     }
+
+
+async def insert_earlier_wamids(
+    conn: Conn, earlier: Sequence[tuple[int, str, int]]
+) -> None:
+    """Keep (recipient_id, wamid, attempt) of attempts a retry replaced."""
+    if earlier:
+        await conn.execute(
+            """
+            INSERT INTO metrics.earlier_wamids (recipient_id, wamid, attempt)
+            SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[])
+            """,
+            [[e[0] for e in earlier], [e[1] for e in earlier], [e[2] for e in earlier]],
+        )
 
 
 async def recipients_by_wamid(
     conn: Conn, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
-    """Recipient ids by (wamid, workspace_id), for the keys that match."""
+    """Recipient ids by (wamid, workspace_id), for the keys that match.
+
+    The wamid may be the recipient's current one or an earlier
+    attempt's.
+    """
     pairs = sorted(set(keys))
     cursor = await conn.execute(
         """
-        SELECT DISTINCT r.id, r.wamid, c.workspace_id
+        SELECT DISTINCT o.id, e.wamid, c.workspace_id
         FROM unnest(%s::text[], %s::text[]) AS e(wamid, workspace_id)
-        JOIN metrics.recipients r ON r.wamid = e.wamid
+        CROSS JOIN LATERAL (
+            SELECT r.id, r.campaign_id FROM metrics.recipients r
+            WHERE r.wamid = e.wamid
+            UNION ALL
+            SELECT r.id, r.campaign_id FROM metrics.earlier_wamids w
+            JOIN metrics.recipients r ON r.id = w.recipient_id
+            WHERE w.wamid = e.wamid
+        ) o
         JOIN metrics.campaigns c
-          ON c.id = r.campaign_id AND c.workspace_id = e.workspace_id
+          ON c.id = o.campaign_id AND c.workspace_id = e.workspace_id
         """,
         [[pair[0] for pair in pairs], [pair[1] for pair in pairs]],
     )
@@ -227,10 +268,17 @@ async def attribute(
         FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[])
              WITH ORDINALITY AS m(workspace_id, phone, at, context_wamid, i)
         LEFT JOIN LATERAL (
-            SELECT r.id FROM metrics.recipients r
-            JOIN metrics.campaigns c ON c.id = r.campaign_id
-            WHERE r.wamid = m.context_wamid
-              AND c.workspace_id = m.workspace_id
+            SELECT q.id FROM (
+                SELECT r.id, r.campaign_id FROM metrics.recipients r
+                WHERE r.wamid = m.context_wamid
+                UNION ALL
+                -- A reply may quote an earlier attempt's message.
+                SELECT r.id, r.campaign_id FROM metrics.earlier_wamids e
+                JOIN metrics.recipients r ON r.id = e.recipient_id
+                WHERE e.wamid = m.context_wamid
+            ) q
+            JOIN metrics.campaigns c ON c.id = q.campaign_id
+            WHERE c.workspace_id = m.workspace_id
         ) quoted ON true
         LEFT JOIN LATERAL (
             SELECT r.id, r.called_at FROM metrics.recipients r
@@ -268,25 +316,27 @@ async def update_recipients(
     await conn.execute(
         """
         UPDATE metrics.recipients AS r SET
-            status = u.status, wamid = u.wamid, called_at = u.called_at,
+            status = u.status, attempt = u.attempt, wamid = u.wamid,
+            called_at = u.called_at,
             meta_sent_at = u.meta_sent_at, delivered_at = u.delivered_at,
             read_at = u.read_at, failed_at = u.failed_at,
             failure_code = u.failure_code, failure_title = u.failure_title,
             failure_category = u.failure_category,
             replied_at = u.replied_at, opted_out_at = u.opted_out_at
         FROM unnest(
-            %s::bigint[], %s::smallint[], %s::text[], %s::timestamptz[],
+            %s::bigint[], %s::smallint[], %s::integer[], %s::text[],
             %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
-            %s::timestamptz[], %s::integer[], %s::text[], %s::text[],
-            %s::timestamptz[], %s::timestamptz[]
-        ) AS u(id, status, wamid, called_at, meta_sent_at, delivered_at,
-               read_at, failed_at, failure_code, failure_title,
+            %s::timestamptz[], %s::timestamptz[], %s::integer[], %s::text[],
+            %s::text[], %s::timestamptz[], %s::timestamptz[]
+        ) AS u(id, status, attempt, wamid, called_at, meta_sent_at,
+               delivered_at, read_at, failed_at, failure_code, failure_title,
                failure_category, replied_at, opted_out_at)
         WHERE r.id = u.id
         """,
         [
             [recipient_id for recipient_id, _ in changed],
             [int(state.status) for state in states],
+            [state.attempt for state in states],
             [state.wamid for state in states],
             [state.called_at for state in states],
             [state.meta_sent_at for state in states],

@@ -90,8 +90,8 @@ class RecipientFeed:
     ) -> list[RecipientView]:
         async with self._pool.connection() as conn:
             rows = await _rows(conn, campaign_id, sorted(ids), status)
-            wamids = [row["wamid"] for row in rows if row["wamid"]]
-            timelines = await store.timelines(conn, workspace_id, wamids)
+            ids = [row["id"] for row in rows]
+            timelines = await store.timelines(conn, workspace_id, ids)
         return [
             RecipientView(
                 phone=row["phone"],
@@ -99,7 +99,7 @@ class RecipientFeed:
                 state=state_of(row),
                 timeline=[
                     (meta_status.upper(), at)
-                    for meta_status, at in timelines.get(row["wamid"], [])
+                    for meta_status, at in timelines.get(row["id"], [])
                 ],
             )
             for row in rows
@@ -113,7 +113,7 @@ async def _rows(
     level = None if status is None else int(status)
     cursor = await conn.execute(
         """
-        SELECT id, phone, name, status, wamid, called_at, meta_sent_at,
+        SELECT id, phone, name, status, attempt, wamid, called_at, meta_sent_at,
                delivered_at, read_at, failed_at, failure_code, failure_title,
                failure_category, replied_at, opted_out_at
         FROM metrics.recipients

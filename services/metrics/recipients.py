@@ -114,8 +114,8 @@ class Recipients:
                 conn, query, sort.column, sort.descending, after, limit + 1
             )
             total = await self._total(conn, query)
-            wamids = [row["wamid"] for row in rows[:limit] if row["wamid"]]
-            timelines = await store.timelines(conn, workspace_id, wamids)
+            ids = [row["id"] for row in rows[:limit]]
+            timelines = await store.timelines(conn, workspace_id, ids)
 
         next_token = ""
         if len(rows) > limit:
@@ -128,8 +128,7 @@ class Recipients:
                 name=row["name"],
                 state=state_of(row),
                 timeline=[
-                    (status.upper(), at)
-                    for status, at in timelines.get(row["wamid"], [])
+                    (status.upper(), at) for status, at in timelines.get(row["id"], [])
                 ],
             )
             for row in rows

@@ -18,7 +18,7 @@ from functools import partial
 
 from structlog.contextvars import bind_contextvars
 
-from services.metrics import billing, eventlog, ledger, outbox, store
+from services.metrics import billing, eventlog, ledger, outbox, retry_store, store
 from services.metrics.changes import RowChanges, apply_report, failure_of
 from services.metrics.counters import Counters
 from services.metrics.events import (
@@ -40,6 +40,7 @@ from services.metrics.statuses import (
     apply_opt_out,
     apply_reply,
     apply_send,
+    start_attempt,
 )
 from xobito import phones
 from xobito.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -123,7 +124,11 @@ class Recorder:
     async def record_sends(
         self, campaign_id: str, sends: Sequence[Send]
     ) -> SendsResult:
-        """Record sends, then the statuses that came before them."""
+        """Record sends, then the statuses that came before them.
+
+        A recipient's new wamid is refused unless a retry is queued for
+        its current attempt: the send is then the retry (see _Attempts).
+        """
         phones = _phones([send.phone for send in sends], "sends")
         phone_of: dict[str, str] = {}
         for index, (send, phone) in enumerate(zip(sends, phones, strict=True)):
@@ -144,8 +149,9 @@ class Recorder:
         async def work(conn: Conn) -> tuple[SendsResult, list[OutboxRow]]:
             campaign = await _campaign(conn, campaign_id)
             await ledger.lock_wamids(conn, wamids)
-            for wamid, owner in (await ledger.wamid_owners(conn, wamids)).items():
-                if owner != (campaign_id, phone_of[wamid]):
+            owners = await ledger.wamid_owners(conn, wamids)
+            for wamid, owner in owners.items():
+                if (owner.campaign_id, owner.phone) != (campaign_id, phone_of[wamid]):
                     raise ConflictError(f"wamid {wamid} was sent to someone else")
 
             unique = sorted(set(phones))
@@ -154,16 +160,29 @@ class Recorder:
             )
             rows = await ledger.lock_recipients_by_phone(conn, campaign_id, unique)
             changes = RowChanges(rows.values(), new_ids)
+            attempts = _Attempts(
+                await retry_store.queued_attempts(
+                    conn, [row.id for row in rows.values()]
+                )
+            )
             recorded = 0
             for index, (send, phone) in enumerate(zip(sends, phones, strict=True)):
+                held = owners.get(send.wamid) if not send.error_code else None
+                if held is not None and held.earlier:
+                    continue  # an earlier attempt's send, told again
                 recipient_id = rows[phone].id
-                known = changes.states[recipient_id].wamid
-                if not send.error_code and known and known != send.wamid:
+                change = _send_change(send, now)
+                if attempts.retried(recipient_id, changes.states[recipient_id], send):
+                    changes.fold(recipient_id, start_attempt)
+                elif _another_wamid(changes.states[recipient_id], send):
                     raise ConflictError(
                         f"sends[{index}]: the recipient has another wamid"
+                        " and no retry queued"
                     )
-                if changes.fold(recipient_id, _send_change(send, now)):
+                if changes.fold(recipient_id, change):
                     recorded += 1
+            await ledger.insert_earlier_wamids(conn, attempts.earlier_wamids)
+            await retry_store.resent(conn, attempts.resent)
 
             parked = await eventlog.parked_statuses(conn, campaign.workspace_id, wamids)
             by_wamid = {
@@ -227,10 +246,13 @@ class Recorder:
                 recipient_id = matched.get((report.wamid, report.workspace_id))
                 if recipient_id is None:
                     outcomes[first[report.key]] = Outcome.UNMATCHED
-                else:
-                    outcomes[first[report.key]] = Outcome.APPLIED
+                    continue
+                outcomes[first[report.key]] = Outcome.APPLIED
+                # A late status of an earlier attempt joins the timeline
+                # only: the row tells of the latest attempt.
+                if changes.states[recipient_id].wamid == report.wamid:
                     changes.fold(recipient_id, partial(apply_report, report=report))
-                    applied.append((report, rows[recipient_id].campaign_id))
+                applied.append((report, rows[recipient_id].campaign_id))
             await billing.record(conn, billing.pricings(applied))
             replies = _apply_messages(changes, batch, targets, new_messages)
             result = EventsResult(outcomes, replies)
@@ -350,6 +372,43 @@ async def _campaign(conn: Conn, campaign_id: str) -> store.CampaignRecord:
     if found is None:
         raise NotFoundError("no such campaign")
     return found
+
+
+class _Attempts:
+    """The retries a RecordSends call finds, and the attempts they start.
+
+    A send to a recipient whose current attempt has a retry queued, and
+    that is not that attempt's own send told again, is the retry: it
+    starts the recipient's next attempt, once.
+    """
+
+    def __init__(self, queued: set[tuple[int, int]]) -> None:
+        self._queued = queued
+        self.resent: list[tuple[int, int]] = []
+        # (recipient_id, wamid, attempt) of the attempts replaced.
+        self.earlier_wamids: list[tuple[int, str, int]] = []
+
+    def retried(self, recipient_id: int, state: RecipientState, send: Send) -> bool:
+        """Whether send is the retry; if so, remember what it replaces."""
+        key = (recipient_id, state.attempt)
+        if key not in self._queued or _told_again(state, send):
+            return False
+        self._queued.discard(key)
+        self.resent.append(key)
+        if state.wamid:
+            self.earlier_wamids.append((recipient_id, state.wamid, state.attempt))
+        return True
+
+
+def _told_again(state: RecipientState, send: Send) -> bool:
+    """Whether send is the current attempt's own send, recorded before."""
+    if send.error_code:
+        return state.wamid is None and state.called_at == send.sent_at
+    return send.wamid == state.wamid
+
+
+def _another_wamid(state: RecipientState, send: Send) -> bool:
+    return not send.error_code and bool(state.wamid) and state.wamid != send.wamid
 
 
 def _send_change(

@@ -2,8 +2,10 @@
 
 The campaign page queues failed recipients whose failure a later send
 may overcome (per xobito.failures); the campaign sender watches the
-queue and sends again. A retry names the failure it is for, so asking
-twice queues nobody twice. Queuing publishes on the workspace's Redis
+queue and sends again. A retry names the failed send (the recipient's
+attempt) it is for, so asking twice queues nobody twice, while a retry
+that fails in turn may be queued again. The sender's new send starts
+the recipient's next attempt (see recording). Queuing publishes on the workspace's Redis
 channel to wake the watchers; they also look every few seconds, so a
 lost message only delays a retry.
 """
@@ -97,7 +99,7 @@ class Retries:
         categories: Sequence[str],
         phones: Sequence[str],
     ) -> Queued:
-        """Queue the phones' current failures, in one transaction.
+        """Queue the phones' failed attempts, in one transaction.
 
         Each phone is checked again under a row lock: a status that came
         since the candidates were listed may have ended its failure.

@@ -17,7 +17,9 @@ class FailedRecipient:
     failure_code: int
     failure_title: str
     failed_at: datetime
-    # Queued already for this very failure.
+    # The send that failed: a retry is queued once for each.
+    attempt: int
+    # Queued already for this very attempt.
     queued: bool
 
 
@@ -32,15 +34,13 @@ class RetryRow:
     queued_at: datetime
 
 
-# A recipient's current failure is the one a retry row must name.
+# A recipient's current attempt is the one a retry row must name.
 _FAILED = """
 SELECT r.id, r.phone, r.failure_code, coalesce(r.failure_title, '')
-       AS failure_title, r.failed_at, q.id IS NOT NULL AS queued
+       AS failure_title, r.failed_at, r.attempt, q.id IS NOT NULL AS queued
 FROM metrics.recipients r
 LEFT JOIN metrics.retries q
-  ON q.recipient_id = r.id
- AND q.failure_code = r.failure_code
- AND q.failed_at = r.failed_at
+  ON q.recipient_id = r.id AND q.attempt = r.attempt
 WHERE r.campaign_id = %(campaign_id)s
   AND r.status = %(failed)s
   AND r.failure_code IS NOT NULL
@@ -51,10 +51,11 @@ WHERE r.campaign_id = %(campaign_id)s
 
 _INSERT = """
 INSERT INTO metrics.retries
-    (recipient_id, campaign_id, workspace_id, failure_code, failed_at)
-SELECT u.recipient_id, %s, %s, u.failure_code, u.failed_at
-FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[])
-     AS u (recipient_id, failure_code, failed_at)
+    (recipient_id, campaign_id, workspace_id, failure_code, failed_at,
+     attempt)
+SELECT u.recipient_id, %s, %s, u.failure_code, u.failed_at, u.attempt
+FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[], %s::integer[])
+     AS u (recipient_id, failure_code, failed_at, attempt)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -114,9 +115,11 @@ async def insert_retries(
     campaign_id: str,
     recipients: Sequence[FailedRecipient],
 ) -> int:
-    """Queue the recipients' current failures; how many were new."""
+    """Queue the recipients' current attempts; how many were new."""
     if not recipients:
         return 0
+    # In the order the recipients were added: the order they go out in.
+    recipients = sorted(recipients, key=lambda r: r.id)
     cursor = await conn.execute(
         _INSERT,
         [
@@ -125,6 +128,7 @@ async def insert_retries(
             [r.id for r in recipients],
             [r.failure_code for r in recipients],
             [r.failed_at for r in recipients],
+            [r.attempt for r in recipients],
         ],
     )
     return len(await cursor.fetchall())
@@ -150,4 +154,34 @@ async def release(conn: Conn, retry_ids: Sequence[int]) -> None:
             "UPDATE metrics.retries SET handed_out_at = NULL"
             " WHERE id = ANY(%s::bigint[])",
             [list(retry_ids)],
+        )
+
+
+async def queued_attempts(
+    conn: Conn, recipient_ids: Sequence[int]
+) -> set[tuple[int, int]]:
+    """(recipient_id, attempt) of every retry queued for the recipients."""
+    cursor = await conn.execute(
+        "SELECT recipient_id, attempt FROM metrics.retries"
+        " WHERE recipient_id = ANY(%s::bigint[])",
+        [list(recipient_ids)],
+    )
+    return {(row["recipient_id"], row["attempt"]) for row in await cursor.fetchall()}
+
+
+async def resent(conn: Conn, attempts: Sequence[tuple[int, int]]) -> None:
+    """The retries of these (recipient_id, attempt) were sent: none waits.
+
+    The sender may send a retry before WatchRetries hands it out; it is
+    then never handed out.
+    """
+    if attempts:
+        await conn.execute(
+            """
+            UPDATE metrics.retries AS q
+            SET handed_out_at = coalesce(q.handed_out_at, clock_timestamp())
+            FROM unnest(%s::bigint[], %s::integer[]) AS s(recipient_id, attempt)
+            WHERE q.recipient_id = s.recipient_id AND q.attempt = s.attempt
+            """,
+            [[a[0] for a in attempts], [a[1] for a in attempts]],
         )

@@ -4,7 +4,9 @@ A recipient's state is a fold of everything known about its message:
 the send call, Meta's statuses, replies and opt-outs. Every step keeps
 the highest status and the earliest time of each kind, so the fold gives
 the same state whatever order the facts arrive in, and a fact seen twice
-changes nothing.
+changes nothing. A retry is the one step back: the next attempt at the
+message starts a fresh state (see start_attempt), and the fold goes on
+from there.
 
 Counters are counts of recipients per Bucket; the public counters are
 sums of buckets (Tally).
@@ -68,6 +70,8 @@ class RecipientState:
     """Everything the fold knows about one recipient's message."""
 
     status: Status = Status.PENDING
+    # The send the state is about: 1, then one more for each retry.
+    attempt: int = 1
     wamid: str | None = None
     called_at: datetime | None = None
     meta_sent_at: datetime | None = None
@@ -139,6 +143,19 @@ def apply_send(
         state,
         status=max(state.status, Status.SENT),
         wamid=state.wamid or wamid,
+    )
+
+
+def start_attempt(state: RecipientState) -> RecipientState:
+    """A retry: a fresh message to the same recipient, not sent yet.
+
+    Replies and opt-outs stay: they were the recipient's, whichever
+    attempt they answered.
+    """
+    return RecipientState(
+        attempt=state.attempt + 1,
+        replied_at=state.replied_at,
+        opted_out_at=state.opted_out_at,
     )
 
 

@@ -145,7 +145,7 @@ SortColumn = Literal["id", "status", "sent_at", "delivered_at", "read_at"]
 _NULLABLE = {"sent_at", "delivered_at", "read_at"}
 
 _ROW_COLUMNS = """
-    id, campaign_id, phone, name, status, wamid, called_at, meta_sent_at,
+    id, campaign_id, phone, name, status, attempt, wamid, called_at, meta_sent_at,
     sent_at, delivered_at, read_at, failed_at, failure_code, failure_title,
     failure_category, replied_at, opted_out_at
 """
@@ -257,25 +257,37 @@ async def recipients_page(
 
 
 async def timelines(
-    conn: Conn, workspace_id: str, wamids: Sequence[str]
-) -> dict[str, list[tuple[str, datetime]]]:
-    """Meta's statuses for each wamid, in the order they happened."""
+    conn: Conn, workspace_id: str, recipient_ids: Sequence[int]
+) -> dict[int, list[tuple[str, datetime]]]:
+    """Meta's statuses for each recipient, every attempt's, in the order
+    they happened."""
     cursor = await conn.execute(
         """
-        SELECT wamid, status, occurred_at FROM metrics.status_events
-        WHERE wamid = ANY(%s::text[]) AND workspace_id = %s AND NOT parked
+        WITH wamids AS (
+            SELECT id AS recipient_id, wamid FROM metrics.recipients
+            WHERE id = ANY(%(ids)s::bigint[]) AND wamid IS NOT NULL
+            UNION ALL
+            SELECT recipient_id, wamid FROM metrics.earlier_wamids
+            WHERE recipient_id = ANY(%(ids)s::bigint[])
+        )
+        SELECT w.recipient_id, s.status, s.occurred_at
+        FROM wamids w
+        JOIN metrics.status_events s ON s.wamid = w.wamid
+        WHERE s.workspace_id = %(workspace_id)s AND NOT s.parked
         -- Statuses of the same second by rank, not by arrival: Meta
         -- often stamps sent and delivered alike.
-        ORDER BY occurred_at,
+        ORDER BY s.occurred_at,
                  array_position(ARRAY['sent', 'failed', 'delivered', 'read',
-                                      'played'], lower(status)) NULLS LAST,
-                 status, id
+                                      'played'], lower(s.status)) NULLS LAST,
+                 s.status, s.id
         """,
-        [list(wamids), workspace_id],
+        {"ids": list(recipient_ids), "workspace_id": workspace_id},
     )
-    found: dict[str, list[tuple[str, datetime]]] = {}
+    found: dict[int, list[tuple[str, datetime]]] = {}
     for row in await cursor.fetchall():
-        found.setdefault(row["wamid"], []).append((row["status"], row["occurred_at"]))
+        found.setdefault(row["recipient_id"], []).append(
+            (row["status"], row["occurred_at"])
+        )
     return found
 
 

@@ -1434,7 +1434,7 @@ class ListRetryCandidatesResponse(_message.Message):
     overcome.
     """
     already_queued: _builtins.int
-    """Failed recipients already queued for their current failure."""
+    """Failed recipients already queued for their failed send."""
     @_builtins.property
     def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Failed recipients with a retryable failure, not queued for it yet."""
@@ -1497,7 +1497,7 @@ class QueueRetriesResponse(_message.Message):
     NOT_RETRYABLE_FIELD_NUMBER: _builtins.int
     queued: _builtins.int
     already_queued: _builtins.int
-    """Queued for the same failure before (by an earlier call)."""
+    """Queued for the same failed send before (by an earlier call)."""
     not_retryable: _builtins.int
     """No longer failed with a retryable failure (a status came meanwhile)."""
     def __init__(

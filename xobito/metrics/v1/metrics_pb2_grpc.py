@@ -158,7 +158,11 @@ class MetricsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordSends(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A send to a recipient whose failed send is queued for a retry (see
+        WatchRetries) is the retry: the recipient's row starts again from it,
+        and the earlier send's statuses stay in its timeline only. Another
+        wamid for a recipient without a retry queued is FAILED_PRECONDITION.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -255,8 +259,9 @@ class MetricsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def QueueRetries(self, request, context):
-        """Queue the named recipients for a retry of their current failure, in
-        one transaction; a recipient is queued once per failure.
+        """Queue the named recipients for a retry of their failed send, in one
+        transaction; a recipient is queued once per failed send, so one whose
+        retry fails in turn may be queued again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

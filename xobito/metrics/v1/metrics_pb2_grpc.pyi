@@ -37,6 +37,11 @@ class MetricsServiceStub:
     """Called by the campaign sender."""
     AddRecipients: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.AddRecipientsRequest, _metrics_pb2.AddRecipientsResponse]
     RecordSends: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.RecordSendsRequest, _metrics_pb2.RecordSendsResponse]
+    """A send to a recipient whose failed send is queued for a retry (see
+    WatchRetries) is the retry: the recipient's row starts again from it,
+    and the earlier send's statuses stay in its timeline only. Another
+    wamid for a recipient without a retry queued is FAILED_PRECONDITION.
+    """
     ResolveRoutes: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ResolveRoutesRequest, _metrics_pb2.ResolveRoutesResponse]
     """Called by ingest."""
     RecordEvents: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.RecordEventsRequest, _metrics_pb2.RecordEventsResponse]
@@ -68,8 +73,9 @@ class MetricsServiceStub:
     queued for it. The gateway asks contacts about them, then queues.
     """
     QueueRetries: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.QueueRetriesRequest, _metrics_pb2.QueueRetriesResponse]
-    """Queue the named recipients for a retry of their current failure, in
-    one transaction; a recipient is queued once per failure.
+    """Queue the named recipients for a retry of their failed send, in one
+    transaction; a recipient is queued once per failed send, so one whose
+    retry fails in turn may be queued again.
     """
     WatchRetries: _grpc.UnaryStreamMultiCallable[_metrics_pb2.WatchRetriesRequest, _metrics_pb2.QueuedRetry]
     """Called by the campaign sender: queued retries not yet handed out,
@@ -96,6 +102,11 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
     """Called by the campaign sender."""
     AddRecipients: _aio.UnaryUnaryMultiCallable[_metrics_pb2.AddRecipientsRequest, _metrics_pb2.AddRecipientsResponse]  # type: ignore[assignment]
     RecordSends: _aio.UnaryUnaryMultiCallable[_metrics_pb2.RecordSendsRequest, _metrics_pb2.RecordSendsResponse]  # type: ignore[assignment]
+    """A send to a recipient whose failed send is queued for a retry (see
+    WatchRetries) is the retry: the recipient's row starts again from it,
+    and the earlier send's statuses stay in its timeline only. Another
+    wamid for a recipient without a retry queued is FAILED_PRECONDITION.
+    """
     ResolveRoutes: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ResolveRoutesRequest, _metrics_pb2.ResolveRoutesResponse]  # type: ignore[assignment]
     """Called by ingest."""
     RecordEvents: _aio.UnaryUnaryMultiCallable[_metrics_pb2.RecordEventsRequest, _metrics_pb2.RecordEventsResponse]  # type: ignore[assignment]
@@ -127,8 +138,9 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
     queued for it. The gateway asks contacts about them, then queues.
     """
     QueueRetries: _aio.UnaryUnaryMultiCallable[_metrics_pb2.QueueRetriesRequest, _metrics_pb2.QueueRetriesResponse]  # type: ignore[assignment]
-    """Queue the named recipients for a retry of their current failure, in
-    one transaction; a recipient is queued once per failure.
+    """Queue the named recipients for a retry of their failed send, in one
+    transaction; a recipient is queued once per failed send, so one whose
+    retry fails in turn may be queued again.
     """
     WatchRetries: _aio.UnaryStreamMultiCallable[_metrics_pb2.WatchRetriesRequest, _metrics_pb2.QueuedRetry]  # type: ignore[assignment]
     """Called by the campaign sender: queued retries not yet handed out,
@@ -169,7 +181,12 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _metrics_pb2.RecordSendsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_metrics_pb2.RecordSendsResponse, _abc.Awaitable[_metrics_pb2.RecordSendsResponse]]: ...
+    ) -> _typing.Union[_metrics_pb2.RecordSendsResponse, _abc.Awaitable[_metrics_pb2.RecordSendsResponse]]:
+        """A send to a recipient whose failed send is queued for a retry (see
+        WatchRetries) is the retry: the recipient's row starts again from it,
+        and the earlier send's statuses stay in its timeline only. Another
+        wamid for a recipient without a retry queued is FAILED_PRECONDITION.
+        """
 
     @_abc_1.abstractmethod
     def ResolveRoutes(
@@ -285,8 +302,9 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _metrics_pb2.QueueRetriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_metrics_pb2.QueueRetriesResponse, _abc.Awaitable[_metrics_pb2.QueueRetriesResponse]]:
-        """Queue the named recipients for a retry of their current failure, in
-        one transaction; a recipient is queued once per failure.
+        """Queue the named recipients for a retry of their failed send, in one
+        transaction; a recipient is queued once per failed send, so one whose
+        retry fails in turn may be queued again.
         """
 
     @_abc_1.abstractmethod
