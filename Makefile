@@ -8,12 +8,13 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := xobito/ingest/v1/events_pb2.py
 
-.PHONY: help install proto run test bench lint format clean
+.PHONY: help install proto run test bench chaos lint format clean
 
 help:
 	@echo "make run     start PostgreSQL, Valkey and every service"
 	@echo "make test    run the whole test suite"
 	@echo "make bench   measure speed on this machine (bench/results/latest.json)"
+	@echo "make chaos   crash services and servers under load; nothing may be lost"
 	@echo "make proto   regenerate the gRPC code from proto/"
 	@echo "make lint    ruff and mypy"
 	@echo "make clean   remove the virtual environment and local data"
@@ -40,6 +41,9 @@ test: $(INSTALLED) $(GENERATED)
 
 bench: $(INSTALLED) $(GENERATED)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+chaos: $(INSTALLED) $(GENERATED)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

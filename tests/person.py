@@ -32,6 +32,12 @@ query ($phone: String!) {
 }
 """
 
+COUNTERS = """
+query ($id: ID!) {
+  campaign(id: $id) { counters { sent delivered read failed replied optedOut } }
+}
+"""
+
 ERASE = """
 mutation ($phone: String!) {
   eraseContact(phone: $phone) { __typename }
@@ -145,22 +151,41 @@ class Person:
 
     # -- what the campaign sender does ------------------------------------
 
+    def receives_campaign(self) -> str:
+        """A new campaign's message, accepted by Meta; the campaign."""
+        campaign_id = self.number.campaign(self.stack)
+        send = mpb.Send(
+            phone=self.phone,
+            wamid=self._wamid("campaign"),
+            sent_at=Timestamp(seconds=self.now()),
+        )
+        self._record_sends(campaign_id, send)
+        return campaign_id
+
+    def counters(self, campaign_id: str) -> dict[str, int]:
+        """The campaign's counters, as the workspace's people see them."""
+        found = self.stack.graphql(COUNTERS, self.api_key, id=campaign_id)
+        counters: dict[str, int] = found["campaign"]["counters"]
+        return counters
+
     def is_refused_at_send(self, error_code: int, campaign_id: str = "") -> str:
         """Meta refuses the send call to the person (no wamid); the campaign."""
         campaign_id = campaign_id or self.number.campaign(self.stack)
-        sent_at = Timestamp(seconds=self.now())
         send = mpb.Send(
             phone=self.phone,
             error_code=error_code,
             error_title=f"error {error_code}",
-            sent_at=sent_at,
+            sent_at=Timestamp(seconds=self.now()),
         )
+        self._record_sends(campaign_id, send)
+        return campaign_id
+
+    def _record_sends(self, campaign_id: str, *sends: mpb.Send) -> None:
         with self.stack.channel("metrics") as channel:
             metrics_pb2_grpc.MetricsServiceStub(channel).RecordSends(
-                mpb.RecordSendsRequest(campaign_id=campaign_id, sends=[send]),
+                mpb.RecordSendsRequest(campaign_id=campaign_id, sends=sends),
                 timeout=10,
             )
-        return campaign_id
 
     def sendability(self) -> tuple[bool, str]:
         """What FilterSendable answers the sender about the person."""

@@ -29,6 +29,7 @@ from xobito.devstack import LocalPostgres, LocalValkey, free_port
 from xobito.webhooks import sign
 
 SERVICES = ("metrics", "contacts", "ingest", "gateway")
+SERVERS = ("postgres", "valkey")
 APP_SECRET = "test-app-secret"
 ERASURE_KEY = "test-erasure-key"
 VERIFY_TOKEN = "test-verify-token"
@@ -57,7 +58,7 @@ class Servers:
     durable: bool = False
     postgres: LocalPostgres = field(init=False)
     valkey: LocalValkey = field(init=False)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         port = free_port()
@@ -68,20 +69,46 @@ class Servers:
     def start(self) -> None:
         self.postgres.prepare()
         self.valkey.prepare()
-        with (self.root / "servers.log").open("ab") as log:
-            for server in (self.postgres, self.valkey):
-                self.procs.append(
-                    subprocess.Popen(server.command(), stdout=log, stderr=log)
-                )
-        _wait(lambda: psycopg.connect(self.postgres.url).close() is None, "postgres")
-        _wait(lambda: redis.Redis.from_url(self.valkey.url).ping(), "valkey")
+        for server in SERVERS:
+            self._spawn(server)
+        for server in SERVERS:
+            self._wait_ready(server)
         migrate(self.postgres.url)
 
+    def crash(self, server: str) -> None:
+        """Stop "postgres" or "valkey" as a crash would, keeping its data dir.
+
+        Valkey is killed (SIGKILL). PostgreSQL gets SIGQUIT, its immediate
+        shutdown: no checkpoint, so the next start recovers from the WAL.
+        A SIGKILL would leave its backends holding the shared memory, and
+        no new server could start on the data dir until they went.
+        """
+        proc = self.procs.pop(server)
+        proc.send_signal(signal.SIGQUIT if server == "postgres" else signal.SIGKILL)
+        proc.wait()
+
+    def restart(self, server: str) -> None:
+        """Start a crashed server again, on the same port and data dir."""
+        self._spawn(server)
+        self._wait_ready(server)
+
+    def _spawn(self, server: str) -> None:
+        command = getattr(self, server).command()
+        with (self.root / "servers.log").open("ab") as log:
+            self.procs[server] = subprocess.Popen(command, stdout=log, stderr=log)
+
+    def _wait_ready(self, server: str) -> None:
+        if server == "postgres":
+            url = self.postgres.url
+            _wait(lambda: psycopg.connect(url).close() is None, server)
+        else:
+            _wait(lambda: redis.Redis.from_url(self.valkey.url).ping(), server)
+
     def stop(self) -> None:
-        for proc in self.procs:
+        for proc in self.procs.values():
             # SIGINT is PostgreSQL's fast shutdown; Valkey takes it too.
             proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
+        for proc in self.procs.values():
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:

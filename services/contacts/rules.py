@@ -120,6 +120,8 @@ class SendOutcome:
 
     workspace_id: str
     phone: str
+    # The message's wamid; a send Meta refused at once has none, and
+    # stands here under the id of the send.
     wamid: str
     outcome: Outcome
     at: datetime

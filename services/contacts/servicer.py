@@ -87,11 +87,33 @@ class ContactsServicer(contacts_pb2_grpc.ContactsServiceServicer):
             opt_outs=recorded.opt_outs,
         )
 
+    async def RecordSendRejections(
+        self, request: contacts_pb2.RecordSendRejectionsRequest, context: Context
+    ) -> contacts_pb2.RecordSendRejectionsResponse:
+        events = ContactEvents(
+            outcomes=[_rejected_send(rejection) for rejection in request.rejections]
+        )
+        # Unlike a status, a rejection is news of a send made now, never
+        # of one from before the number's erasure: it counts either way.
+        recorded = await self._store.record(events)
+
+        log.info(
+            "send rejections recorded",
+            rejections=len(events.outcomes),
+            undeliverable=recorded.undeliverable,
+            opt_outs=recorded.opt_outs,
+        )
+        return contacts_pb2.RecordSendRejectionsResponse(
+            undeliverable=recorded.undeliverable, opt_outs=recorded.opt_outs
+        )
+
     async def _without_erased(self, outcomes: list[SendOutcome]) -> list[SendOutcome]:
         """Outcomes less those of erased numbers.
 
         A status for a message sent before the number was erased (Meta
         retries for days) must not bring the number back as a contact.
+        Known shortcoming: the statuses of messages sent after the erasure
+        are dropped too, until the number is a contact again.
         """
         erased: set[tuple[str, str]] = set()
         for workspace_id in {outcome.workspace_id for outcome in outcomes}:
@@ -298,6 +320,25 @@ def _events_of(batch: events_pb2.EventBatch) -> ContactEvents:
     return events
 
 
+def _rejected_send(rejection: contacts_pb2.SendRejection) -> SendOutcome:
+    _require(
+        workspace_id=rejection.workspace_id,
+        phone=rejection.phone,
+        send_id=rejection.send_id,
+    )
+    phone = phones.normalize(rejection.phone)
+    if phone is None:
+        raise InvalidArgumentError("phone is not a phone number")
+    return SendOutcome(
+        rejection.workspace_id,
+        phone,
+        rejection.send_id,
+        rules.outcome_of("failed", rejection.error_code, rejection.error_title),
+        _occurred_at(rejection, "rejected_at"),
+        rejection.error_code,
+    )
+
+
 def _inbound(message: events_pb2.InboundMessage) -> InboundMessage:
     return InboundMessage(
         workspace_id=message.workspace_id,
@@ -313,10 +354,10 @@ def _inbound(message: events_pb2.InboundMessage) -> InboundMessage:
     )
 
 
-def _occurred_at(event: Any) -> datetime:
-    if not event.HasField("occurred_at"):
+def _occurred_at(event: Any, field: str = "occurred_at") -> datetime:
+    if not event.HasField(field):
         return datetime.now(UTC)
-    return to_datetime(event.occurred_at)
+    return to_datetime(getattr(event, field))
 
 
 def _contact_message(contact: Contact) -> contacts_pb2.Contact:

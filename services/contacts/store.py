@@ -58,6 +58,8 @@ class Recorded:
     messages_recorded: int
     duplicates: int
     opt_outs: int
+    # Undeliverable sends new to the failure streaks.
+    undeliverable: int = 0
 
 
 class ContactStore:
@@ -77,7 +79,7 @@ class ContactStore:
             await self._erasure.carry_over(conn, _named(events))
             await _upsert_contacts(conn, events)
             new_messages = await _insert_messages(conn, events.messages)
-            await _insert_undeliverable(conn, events.outcomes)
+            undeliverable = await _insert_undeliverable(conn, events.outcomes)
 
             own = await keywords_of(conn, {m.workspace_id for m in new_messages})
             signals = [
@@ -99,6 +101,7 @@ class ContactStore:
             messages_recorded=len(new_messages),
             duplicates=len(events.messages) - len(new_messages),
             opt_outs=opt_outs,
+            undeliverable=undeliverable,
         )
 
     async def _apply_rules(
@@ -445,15 +448,16 @@ async def _insert_messages(
 
 async def _insert_undeliverable(
     conn: AsyncConnection[Row], outcomes: Iterable[SendOutcome]
-) -> None:
+) -> int:
+    """Store the undeliverable sends not seen before; return how many."""
     rows = [
         (o.workspace_id, o.wamid, o.phone, o.error_code, o.at)
         for o in outcomes
         if o.outcome is Outcome.UNDELIVERABLE
     ]
     if not rows:
-        return
-    await conn.execute(
+        return 0
+    cursor = await conn.execute(
         "INSERT INTO contacts.undeliverable_sends"
         " (workspace_id, wamid, phone, error_code, occurred_at)"
         " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
@@ -461,6 +465,7 @@ async def _insert_undeliverable(
         " ON CONFLICT (workspace_id, wamid) DO NOTHING",
         _columns(rows),
     )
+    return cursor.rowcount
 
 
 async def _lock_contacts(

@@ -33,6 +33,7 @@ from services.metrics.events import (
 from services.metrics.ledger import Conn, Pool, transact
 from services.metrics.outbox import OutboxRow
 from services.metrics.recipient_feed import RecipientFeed
+from services.metrics.rejections import Rejection, RejectionSink, rejection_of
 from services.metrics.search import name_key
 from services.metrics.statuses import (
     Bucket,
@@ -60,6 +61,8 @@ class SendsResult:
     # Sends new to the record; a send recorded before is not counted.
     recorded: int
     early_statuses_applied: int
+    # Every rejection contacts must hear of, recorded before or not.
+    rejections: tuple[Rejection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +88,13 @@ class Recorder:
         counters: Counters,
         reply_window: timedelta,
         feed: RecipientFeed | None = None,
+        rejections: RejectionSink | None = None,
     ) -> None:
         self._pool = pool
         self._counters = counters
         self._reply_window = reply_window
         self._feed = feed
+        self._rejections = rejections
 
     async def add_recipients(
         self, campaign_id: str, recipients: Sequence[NewRecipient]
@@ -166,6 +171,7 @@ class Recorder:
                 )
             )
             recorded = 0
+            rejected: list[Rejection] = []
             for index, (send, phone) in enumerate(zip(sends, phones, strict=True)):
                 held = owners.get(send.wamid) if not send.error_code else None
                 if held is not None and held.earlier:
@@ -181,6 +187,15 @@ class Recorder:
                     )
                 if changes.fold(recipient_id, change):
                     recorded += 1
+                rejection = rejection_of(
+                    campaign.workspace_id,
+                    phone,
+                    recipient_id,
+                    changes.states[recipient_id],
+                    send,
+                )
+                if rejection is not None:
+                    rejected.append(rejection)
             await ledger.insert_earlier_wamids(conn, attempts.earlier_wamids)
             await retry_store.resent(conn, attempts.resent)
 
@@ -197,12 +212,16 @@ class Recorder:
             await billing.record(
                 conn, billing.pricings((report, campaign_id) for report in parked)
             )
-            result = SendsResult(recorded, len(parked))
+            result = SendsResult(recorded, len(parked), tuple(rejected))
             return result, await changes.write(conn, written)
 
         result, rows = await transact(self._pool, work)
         await self._counters.apply(rows)
         await self._published(written)
+        if self._rejections is not None:
+            # Raises when contacts is down: the sender records the sends
+            # again, which records nothing twice.
+            await self._rejections(result.rejections)
         bind_contextvars(
             sends=len(sends),
             recorded=result.recorded,

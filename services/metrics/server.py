@@ -11,6 +11,7 @@ import grpc
 
 from services.metrics.campaigns import Campaigns
 from services.metrics.contact_sends import ContactSends
+from services.metrics.contacts_client import ContactsClient
 from services.metrics.counters import Counters
 from services.metrics.erasure import RecipientErasure
 from services.metrics.ledger import Pool
@@ -37,9 +38,16 @@ async def run(settings: Settings) -> None:
     client = cache.connect(settings.redis_url)
     counters = Counters(pool, client)
     feed = RecipientFeed(pool, client)
+    contacts = ContactsClient.connect(settings.contacts_target, settings.grpc_timeout_s)
     servicer = MetricsServicer(
         Campaigns(pool, counters),
-        Recorder(pool, counters, timedelta(hours=settings.reply_window_hours), feed),
+        Recorder(
+            pool,
+            counters,
+            timedelta(hours=settings.reply_window_hours),
+            feed,
+            rejections=contacts.record_rejections,
+        ),
         Recipients(pool, counters),
         counters,
         Standing(pool),
@@ -59,6 +67,7 @@ async def run(settings: Settings) -> None:
         relay.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await relay
+        await contacts.close()
         await client.aclose()
         await pool.close()
 

@@ -304,3 +304,16 @@ def test_a_contact_made_while_its_number_was_erased_takes_the_markers_flag(
 
     assert contact(stub).opted_out_reason == "stop_keyword"
     assert sendability(stub, PHONE) == [(PHONE, False, "opted_out")]
+
+
+def test_a_send_rejection_must_name_its_send(stub: Stub) -> None:
+    rejection = contacts_pb2.SendRejection(
+        workspace_id=WORKSPACE, phone=PHONE, error_code=131026
+    )
+
+    with pytest.raises(grpc.RpcError) as error:
+        stub.RecordSendRejections(
+            contacts_pb2.RecordSendRejectionsRequest(rejections=[rejection])
+        )
+
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT

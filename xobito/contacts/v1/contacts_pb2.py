@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from xobito.ingest.v1 import events_pb2 as xobito_dot_ingest_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!xobito/contacts/v1/contacts.proto\x12\x12xobito.contacts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dxobito/ingest/v1/events.proto\"=\n\x15\x46ilterSendableRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0e\n\x06phones\x18\x02 \x03(\t\">\n\x0bSendability\x12\r\n\x05phone\x18\x01 \x01(\t\x12\x10\n\x08sendable\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"J\n\x16\x46ilterSendableResponse\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.xobito.contacts.v1.Sendability\"B\n\x13RecordEventsRequest\x12+\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1c.xobito.ingest.v1.EventBatch\"W\n\x14RecordEventsResponse\x12\x19\n\x11messages_recorded\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x10\n\x08opt_outs\x18\x03 \x01(\x05\"\xc4\x02\n\x07\x43ontact\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\topted_out\x18\x04 \x01(\x08\x12\x18\n\x10opted_out_reason\x18\x05 \x01(\t\x12\x30\n\x0copted_out_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08inactive\x18\x07 \x01(\x08\x12\x17\n\x0finactive_reason\x18\x08 \x01(\t\x12/\n\x0binactive_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_streak\x18\n \x01(\x05\x12\x33\n\x0flast_inbound_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x11GetContactRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\"\xcf\x01\n\x0bHistoryItem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05wamid\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x15\n\rcontext_wamid\x18\x06 \x01(\t\x12\x0c\n\x04\x66lag\x18\x07 \x01(\t\x12\r\n\x05value\x18\x08 \x01(\x08\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x12\n\npage_token\x18\n \x01(\t\"`\n\x12ListHistoryRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"^\n\x13ListHistoryResponse\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x1f.xobito.contacts.v1.HistoryItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x0eSetFlagRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12-\n\x04\x66lag\x18\x03 \x01(\x0e\x32\x1f.xobito.contacts.v1.ContactFlag\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\r\n\x05\x61gent\x18\x05 \x01(\t\"?\n\x0fSetFlagResponse\x12,\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x1b.xobito.contacts.v1.Contact\"\x83\x01\n\x10\x43learFlagRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12-\n\x04\x66lag\x18\x03 \x01(\x0e\x32\x1f.xobito.contacts.v1.ContactFlag\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\r\n\x05\x61gent\x18\x05 \x01(\t\"A\n\x11\x43learFlagResponse\x12,\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x1b.xobito.contacts.v1.Contact\"\x97\x01\n\nFlagChange\x12\x0c\n\x04\x66lag\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06set_by\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\x16ListFlagHistoryRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"c\n\x17ListFlagHistoryResponse\x12/\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1e.xobito.contacts.v1.FlagChange\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x08Keywords\x12\x15\n\rstop_keywords\x18\x01 \x03(\t\x12\x16\n\x0estart_keywords\x18\x02 \x03(\t\"Y\n\x12SetKeywordsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x15\n\rstop_keywords\x18\x02 \x03(\t\x12\x16\n\x0estart_keywords\x18\x03 \x03(\t\"E\n\x13SetKeywordsResponse\x12.\n\x08keywords\x18\x01 \x01(\x0b\x32\x1c.xobito.contacts.v1.Keywords\"*\n\x12GetKeywordsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\"E\n\x13GetKeywordsResponse\x12.\n\x08keywords\x18\x01 \x01(\x0b\x32\x1c.xobito.contacts.v1.Keywords\":\n\x12GetContactsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0e\n\x06phones\x18\x02 \x03(\t\"D\n\x13GetContactsResponse\x12-\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x1b.xobito.contacts.v1.Contact\":\n\x13\x45raseContactRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\"+\n\x14\x45raseContactResponse\x12\x13\n\x0brows_erased\x18\x01 \x01(\x03*b\n\x0b\x43ontactFlag\x12\x1c\n\x18\x43ONTACT_FLAG_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONTACT_FLAG_OPTED_OUT\x10\x01\x12\x19\n\x15\x43ONTACT_FLAG_INACTIVE\x10\x02\x32\xac\x08\n\x0f\x43ontactsService\x12g\n\x0e\x46ilterSendable\x12).xobito.contacts.v1.FilterSendableRequest\x1a*.xobito.contacts.v1.FilterSendableResponse\x12\x61\n\x0cRecordEvents\x12\'.xobito.contacts.v1.RecordEventsRequest\x1a(.xobito.contacts.v1.RecordEventsResponse\x12P\n\nGetContact\x12%.xobito.contacts.v1.GetContactRequest\x1a\x1b.xobito.contacts.v1.Contact\x12^\n\x0bListHistory\x12&.xobito.contacts.v1.ListHistoryRequest\x1a\'.xobito.contacts.v1.ListHistoryResponse\x12R\n\x07SetFlag\x12\".xobito.contacts.v1.SetFlagRequest\x1a#.xobito.contacts.v1.SetFlagResponse\x12X\n\tClearFlag\x12$.xobito.contacts.v1.ClearFlagRequest\x1a%.xobito.contacts.v1.ClearFlagResponse\x12j\n\x0fListFlagHistory\x12*.xobito.contacts.v1.ListFlagHistoryRequest\x1a+.xobito.contacts.v1.ListFlagHistoryResponse\x12^\n\x0bSetKeywords\x12&.xobito.contacts.v1.SetKeywordsRequest\x1a\'.xobito.contacts.v1.SetKeywordsResponse\x12^\n\x0bGetKeywords\x12&.xobito.contacts.v1.GetKeywordsRequest\x1a\'.xobito.contacts.v1.GetKeywordsResponse\x12^\n\x0bGetContacts\x12&.xobito.contacts.v1.GetContactsRequest\x1a\'.xobito.contacts.v1.GetContactsResponse\x12\x61\n\x0c\x45raseContact\x12\'.xobito.contacts.v1.EraseContactRequest\x1a(.xobito.contacts.v1.EraseContactResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!xobito/contacts/v1/contacts.proto\x12\x12xobito.contacts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dxobito/ingest/v1/events.proto\"=\n\x15\x46ilterSendableRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0e\n\x06phones\x18\x02 \x03(\t\">\n\x0bSendability\x12\r\n\x05phone\x18\x01 \x01(\t\x12\x10\n\x08sendable\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"J\n\x16\x46ilterSendableResponse\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.xobito.contacts.v1.Sendability\"B\n\x13RecordEventsRequest\x12+\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1c.xobito.ingest.v1.EventBatch\"W\n\x14RecordEventsResponse\x12\x19\n\x11messages_recorded\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x10\n\x08opt_outs\x18\x03 \x01(\x05\"\x9f\x01\n\rSendRejection\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x0f\n\x07send_id\x18\x03 \x01(\t\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x13\n\x0b\x65rror_title\x18\x05 \x01(\t\x12/\n\x0brejected_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x1bRecordSendRejectionsRequest\x12\x35\n\nrejections\x18\x01 \x03(\x0b\x32!.xobito.contacts.v1.SendRejection\"G\n\x1cRecordSendRejectionsResponse\x12\x15\n\rundeliverable\x18\x01 \x01(\x05\x12\x10\n\x08opt_outs\x18\x02 \x01(\x05\"\xc4\x02\n\x07\x43ontact\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\topted_out\x18\x04 \x01(\x08\x12\x18\n\x10opted_out_reason\x18\x05 \x01(\t\x12\x30\n\x0copted_out_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08inactive\x18\x07 \x01(\x08\x12\x17\n\x0finactive_reason\x18\x08 \x01(\t\x12/\n\x0binactive_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_streak\x18\n \x01(\x05\x12\x33\n\x0flast_inbound_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x11GetContactRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\"\xcf\x01\n\x0bHistoryItem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05wamid\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x15\n\rcontext_wamid\x18\x06 \x01(\t\x12\x0c\n\x04\x66lag\x18\x07 \x01(\t\x12\r\n\x05value\x18\x08 \x01(\x08\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x12\n\npage_token\x18\n \x01(\t\"`\n\x12ListHistoryRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"^\n\x13ListHistoryResponse\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x1f.xobito.contacts.v1.HistoryItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x0eSetFlagRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12-\n\x04\x66lag\x18\x03 \x01(\x0e\x32\x1f.xobito.contacts.v1.ContactFlag\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\r\n\x05\x61gent\x18\x05 \x01(\t\"?\n\x0fSetFlagResponse\x12,\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x1b.xobito.contacts.v1.Contact\"\x83\x01\n\x10\x43learFlagRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12-\n\x04\x66lag\x18\x03 \x01(\x0e\x32\x1f.xobito.contacts.v1.ContactFlag\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\r\n\x05\x61gent\x18\x05 \x01(\t\"A\n\x11\x43learFlagResponse\x12,\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x1b.xobito.contacts.v1.Contact\"\x97\x01\n\nFlagChange\x12\x0c\n\x04\x66lag\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06set_by\x18\x04 \x01(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\r\n\x05\x61gent\x18\x06 \x01(\t\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\x16ListFlagHistoryRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"c\n\x17ListFlagHistoryResponse\x12/\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1e.xobito.contacts.v1.FlagChange\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x08Keywords\x12\x15\n\rstop_keywords\x18\x01 \x03(\t\x12\x16\n\x0estart_keywords\x18\x02 \x03(\t\"Y\n\x12SetKeywordsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x15\n\rstop_keywords\x18\x02 \x03(\t\x12\x16\n\x0estart_keywords\x18\x03 \x03(\t\"E\n\x13SetKeywordsResponse\x12.\n\x08keywords\x18\x01 \x01(\x0b\x32\x1c.xobito.contacts.v1.Keywords\"*\n\x12GetKeywordsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\"E\n\x13GetKeywordsResponse\x12.\n\x08keywords\x18\x01 \x01(\x0b\x32\x1c.xobito.contacts.v1.Keywords\":\n\x12GetContactsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0e\n\x06phones\x18\x02 \x03(\t\"D\n\x13GetContactsResponse\x12-\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x1b.xobito.contacts.v1.Contact\":\n\x13\x45raseContactRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\"+\n\x14\x45raseContactResponse\x12\x13\n\x0brows_erased\x18\x01 \x01(\x03*b\n\x0b\x43ontactFlag\x12\x1c\n\x18\x43ONTACT_FLAG_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONTACT_FLAG_OPTED_OUT\x10\x01\x12\x19\n\x15\x43ONTACT_FLAG_INACTIVE\x10\x02\x32\xa7\t\n\x0f\x43ontactsService\x12g\n\x0e\x46ilterSendable\x12).xobito.contacts.v1.FilterSendableRequest\x1a*.xobito.contacts.v1.FilterSendableResponse\x12\x61\n\x0cRecordEvents\x12\'.xobito.contacts.v1.RecordEventsRequest\x1a(.xobito.contacts.v1.RecordEventsResponse\x12y\n\x14RecordSendRejections\x12/.xobito.contacts.v1.RecordSendRejectionsRequest\x1a\x30.xobito.contacts.v1.RecordSendRejectionsResponse\x12P\n\nGetContact\x12%.xobito.contacts.v1.GetContactRequest\x1a\x1b.xobito.contacts.v1.Contact\x12^\n\x0bListHistory\x12&.xobito.contacts.v1.ListHistoryRequest\x1a\'.xobito.contacts.v1.ListHistoryResponse\x12R\n\x07SetFlag\x12\".xobito.contacts.v1.SetFlagRequest\x1a#.xobito.contacts.v1.SetFlagResponse\x12X\n\tClearFlag\x12$.xobito.contacts.v1.ClearFlagRequest\x1a%.xobito.contacts.v1.ClearFlagResponse\x12j\n\x0fListFlagHistory\x12*.xobito.contacts.v1.ListFlagHistoryRequest\x1a+.xobito.contacts.v1.ListFlagHistoryResponse\x12^\n\x0bSetKeywords\x12&.xobito.contacts.v1.SetKeywordsRequest\x1a\'.xobito.contacts.v1.SetKeywordsResponse\x12^\n\x0bGetKeywords\x12&.xobito.contacts.v1.GetKeywordsRequest\x1a\'.xobito.contacts.v1.GetKeywordsResponse\x12^\n\x0bGetContacts\x12&.xobito.contacts.v1.GetContactsRequest\x1a\'.xobito.contacts.v1.GetContactsResponse\x12\x61\n\x0c\x45raseContact\x12\'.xobito.contacts.v1.EraseContactRequest\x1a(.xobito.contacts.v1.EraseContactResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xobito.contacts.v1.contacts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTACTFLAG']._serialized_start=2596
-  _globals['_CONTACTFLAG']._serialized_end=2694
+  _globals['_CONTACTFLAG']._serialized_start=2917
+  _globals['_CONTACTFLAG']._serialized_end=3015
   _globals['_FILTERSENDABLEREQUEST']._serialized_start=121
   _globals['_FILTERSENDABLEREQUEST']._serialized_end=182
   _globals['_SENDABILITY']._serialized_start=184
@@ -45,48 +45,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDEVENTSREQUEST']._serialized_end=390
   _globals['_RECORDEVENTSRESPONSE']._serialized_start=392
   _globals['_RECORDEVENTSRESPONSE']._serialized_end=479
-  _globals['_CONTACT']._serialized_start=482
-  _globals['_CONTACT']._serialized_end=806
-  _globals['_GETCONTACTREQUEST']._serialized_start=808
-  _globals['_GETCONTACTREQUEST']._serialized_end=864
-  _globals['_HISTORYITEM']._serialized_start=867
-  _globals['_HISTORYITEM']._serialized_end=1074
-  _globals['_LISTHISTORYREQUEST']._serialized_start=1076
-  _globals['_LISTHISTORYREQUEST']._serialized_end=1172
-  _globals['_LISTHISTORYRESPONSE']._serialized_start=1174
-  _globals['_LISTHISTORYRESPONSE']._serialized_end=1268
-  _globals['_SETFLAGREQUEST']._serialized_start=1271
-  _globals['_SETFLAGREQUEST']._serialized_end=1400
-  _globals['_SETFLAGRESPONSE']._serialized_start=1402
-  _globals['_SETFLAGRESPONSE']._serialized_end=1465
-  _globals['_CLEARFLAGREQUEST']._serialized_start=1468
-  _globals['_CLEARFLAGREQUEST']._serialized_end=1599
-  _globals['_CLEARFLAGRESPONSE']._serialized_start=1601
-  _globals['_CLEARFLAGRESPONSE']._serialized_end=1666
-  _globals['_FLAGCHANGE']._serialized_start=1669
-  _globals['_FLAGCHANGE']._serialized_end=1820
-  _globals['_LISTFLAGHISTORYREQUEST']._serialized_start=1822
-  _globals['_LISTFLAGHISTORYREQUEST']._serialized_end=1922
-  _globals['_LISTFLAGHISTORYRESPONSE']._serialized_start=1924
-  _globals['_LISTFLAGHISTORYRESPONSE']._serialized_end=2023
-  _globals['_KEYWORDS']._serialized_start=2025
-  _globals['_KEYWORDS']._serialized_end=2082
-  _globals['_SETKEYWORDSREQUEST']._serialized_start=2084
-  _globals['_SETKEYWORDSREQUEST']._serialized_end=2173
-  _globals['_SETKEYWORDSRESPONSE']._serialized_start=2175
-  _globals['_SETKEYWORDSRESPONSE']._serialized_end=2244
-  _globals['_GETKEYWORDSREQUEST']._serialized_start=2246
-  _globals['_GETKEYWORDSREQUEST']._serialized_end=2288
-  _globals['_GETKEYWORDSRESPONSE']._serialized_start=2290
-  _globals['_GETKEYWORDSRESPONSE']._serialized_end=2359
-  _globals['_GETCONTACTSREQUEST']._serialized_start=2361
-  _globals['_GETCONTACTSREQUEST']._serialized_end=2419
-  _globals['_GETCONTACTSRESPONSE']._serialized_start=2421
-  _globals['_GETCONTACTSRESPONSE']._serialized_end=2489
-  _globals['_ERASECONTACTREQUEST']._serialized_start=2491
-  _globals['_ERASECONTACTREQUEST']._serialized_end=2549
-  _globals['_ERASECONTACTRESPONSE']._serialized_start=2551
-  _globals['_ERASECONTACTRESPONSE']._serialized_end=2594
-  _globals['_CONTACTSSERVICE']._serialized_start=2697
-  _globals['_CONTACTSSERVICE']._serialized_end=3765
+  _globals['_SENDREJECTION']._serialized_start=482
+  _globals['_SENDREJECTION']._serialized_end=641
+  _globals['_RECORDSENDREJECTIONSREQUEST']._serialized_start=643
+  _globals['_RECORDSENDREJECTIONSREQUEST']._serialized_end=727
+  _globals['_RECORDSENDREJECTIONSRESPONSE']._serialized_start=729
+  _globals['_RECORDSENDREJECTIONSRESPONSE']._serialized_end=800
+  _globals['_CONTACT']._serialized_start=803
+  _globals['_CONTACT']._serialized_end=1127
+  _globals['_GETCONTACTREQUEST']._serialized_start=1129
+  _globals['_GETCONTACTREQUEST']._serialized_end=1185
+  _globals['_HISTORYITEM']._serialized_start=1188
+  _globals['_HISTORYITEM']._serialized_end=1395
+  _globals['_LISTHISTORYREQUEST']._serialized_start=1397
+  _globals['_LISTHISTORYREQUEST']._serialized_end=1493
+  _globals['_LISTHISTORYRESPONSE']._serialized_start=1495
+  _globals['_LISTHISTORYRESPONSE']._serialized_end=1589
+  _globals['_SETFLAGREQUEST']._serialized_start=1592
+  _globals['_SETFLAGREQUEST']._serialized_end=1721
+  _globals['_SETFLAGRESPONSE']._serialized_start=1723
+  _globals['_SETFLAGRESPONSE']._serialized_end=1786
+  _globals['_CLEARFLAGREQUEST']._serialized_start=1789
+  _globals['_CLEARFLAGREQUEST']._serialized_end=1920
+  _globals['_CLEARFLAGRESPONSE']._serialized_start=1922
+  _globals['_CLEARFLAGRESPONSE']._serialized_end=1987
+  _globals['_FLAGCHANGE']._serialized_start=1990
+  _globals['_FLAGCHANGE']._serialized_end=2141
+  _globals['_LISTFLAGHISTORYREQUEST']._serialized_start=2143
+  _globals['_LISTFLAGHISTORYREQUEST']._serialized_end=2243
+  _globals['_LISTFLAGHISTORYRESPONSE']._serialized_start=2245
+  _globals['_LISTFLAGHISTORYRESPONSE']._serialized_end=2344
+  _globals['_KEYWORDS']._serialized_start=2346
+  _globals['_KEYWORDS']._serialized_end=2403
+  _globals['_SETKEYWORDSREQUEST']._serialized_start=2405
+  _globals['_SETKEYWORDSREQUEST']._serialized_end=2494
+  _globals['_SETKEYWORDSRESPONSE']._serialized_start=2496
+  _globals['_SETKEYWORDSRESPONSE']._serialized_end=2565
+  _globals['_GETKEYWORDSREQUEST']._serialized_start=2567
+  _globals['_GETKEYWORDSREQUEST']._serialized_end=2609
+  _globals['_GETKEYWORDSRESPONSE']._serialized_start=2611
+  _globals['_GETKEYWORDSRESPONSE']._serialized_end=2680
+  _globals['_GETCONTACTSREQUEST']._serialized_start=2682
+  _globals['_GETCONTACTSREQUEST']._serialized_end=2740
+  _globals['_GETCONTACTSRESPONSE']._serialized_start=2742
+  _globals['_GETCONTACTSRESPONSE']._serialized_end=2810
+  _globals['_ERASECONTACTREQUEST']._serialized_start=2812
+  _globals['_ERASECONTACTREQUEST']._serialized_end=2870
+  _globals['_ERASECONTACTRESPONSE']._serialized_start=2872
+  _globals['_ERASECONTACTRESPONSE']._serialized_end=2915
+  _globals['_CONTACTSSERVICE']._serialized_start=3018
+  _globals['_CONTACTSSERVICE']._serialized_end=4209
 # @@protoc_insertion_point(module_scope)

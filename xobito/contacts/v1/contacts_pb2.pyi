@@ -157,6 +157,89 @@ class RecordEventsResponse(_message.Message):
 Global___RecordEventsResponse: _TypeAlias = RecordEventsResponse  # noqa: Y015
 
 @_typing.final
+class SendRejection(_message.Message):
+    """A send Meta refused at the send call: it has no wamid."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    SEND_ID_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_TITLE_FIELD_NUMBER: _builtins.int
+    REJECTED_AT_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    phone: _builtins.str
+    send_id: _builtins.str
+    """Names the send: the same send recorded twice counts once."""
+    error_code: _builtins.int
+    error_title: _builtins.str
+    @_builtins.property
+    def rejected_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        send_id: _builtins.str = ...,
+        error_code: _builtins.int = ...,
+        error_title: _builtins.str = ...,
+        rejected_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rejected_at", b"rejected_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_title", b"error_title", "phone", b"phone", "rejected_at", b"rejected_at", "send_id", b"send_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendRejection: _TypeAlias = SendRejection  # noqa: Y015
+
+@_typing.final
+class RecordSendRejectionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REJECTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___SendRejection]: ...
+    def __init__(
+        self,
+        *,
+        rejections: _abc.Iterable[Global___SendRejection] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rejections", b"rejections"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSendRejectionsRequest: _TypeAlias = RecordSendRejectionsRequest  # noqa: Y015
+
+@_typing.final
+class RecordSendRejectionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNDELIVERABLE_FIELD_NUMBER: _builtins.int
+    OPT_OUTS_FIELD_NUMBER: _builtins.int
+    undeliverable: _builtins.int
+    """Rejections new to the failure streaks (one recorded before is not
+    counted), and contacts they opted out (Meta's marketing opt-out).
+    """
+    opt_outs: _builtins.int
+    def __init__(
+        self,
+        *,
+        undeliverable: _builtins.int = ...,
+        opt_outs: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["opt_outs", b"opt_outs", "undeliverable", b"undeliverable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSendRejectionsResponse: _TypeAlias = RecordSendRejectionsResponse  # noqa: Y015
+
+@_typing.final
 class Contact(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -44,6 +44,11 @@ class ContactsServiceStub:
                 request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordEventsRequest.SerializeToString,
                 response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordEventsResponse.FromString,
                 _registered_method=True)
+        self.RecordSendRejections = channel.unary_unary(
+                '/xobito.contacts.v1.ContactsService/RecordSendRejections',
+                request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordSendRejectionsRequest.SerializeToString,
+                response_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordSendRejectionsResponse.FromString,
+                _registered_method=True)
         self.GetContact = channel.unary_unary(
                 '/xobito.contacts.v1.ContactsService/GetContact',
                 request_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.GetContactRequest.SerializeToString,
@@ -109,6 +114,15 @@ class ContactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordSendRejections(self, request, context):
+        """Called by metrics: sends Meta refused at the send call, which no
+        webhook reports. Those that say the number cannot receive count
+        toward the inactive rule as failed statuses do.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetContact(self, request, context):
         """Called by the gateway.
         """
@@ -165,7 +179,8 @@ class ContactsServiceServicer:
     def EraseContact(self, request, context):
         """Forget a number: its contact, messages and flag history. A number
         that was opted out or inactive stays refused by FilterSendable
-        through a keyed marker of it. Erasing again changes nothing.
+        through a keyed marker of it, and has those flags again when it
+        becomes a contact again. Erasing again changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +198,11 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     servicer.RecordEvents,
                     request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordEventsRequest.FromString,
                     response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordEventsResponse.SerializeToString,
+            ),
+            'RecordSendRejections': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSendRejections,
+                    request_deserializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordSendRejectionsRequest.FromString,
+                    response_serializer=xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordSendRejectionsResponse.SerializeToString,
             ),
             'GetContact': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContact,
@@ -284,6 +304,33 @@ class ContactsService:
             '/xobito.contacts.v1.ContactsService/RecordEvents',
             xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordEventsRequest.SerializeToString,
             xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSendRejections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xobito.contacts.v1.ContactsService/RecordSendRejections',
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordSendRejectionsRequest.SerializeToString,
+            xobito_dot_contacts_dot_v1_dot_contacts__pb2.RecordSendRejectionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,11 @@ class ContactsServiceStub:
     """Called by ingest: inbound messages, marketing preferences, and the
     delivery outcomes that feed the inactive rule.
     """
+    RecordSendRejections: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.RecordSendRejectionsRequest, _contacts_pb2.RecordSendRejectionsResponse]
+    """Called by metrics: sends Meta refused at the send call, which no
+    webhook reports. Those that say the number cannot receive count
+    toward the inactive rule as failed statuses do.
+    """
     GetContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.GetContactRequest, _contacts_pb2.Contact]
     """Called by the gateway."""
     ListHistory: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.ListHistoryRequest, _contacts_pb2.ListHistoryResponse]
@@ -53,7 +58,8 @@ class ContactsServiceStub:
     EraseContact: _grpc.UnaryUnaryMultiCallable[_contacts_pb2.EraseContactRequest, _contacts_pb2.EraseContactResponse]
     """Forget a number: its contact, messages and flag history. A number
     that was opted out or inactive stays refused by FilterSendable
-    through a keyed marker of it. Erasing again changes nothing.
+    through a keyed marker of it, and has those flags again when it
+    becomes a contact again. Erasing again changes nothing.
     """
 
 @_typing.type_check_only
@@ -64,6 +70,11 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     RecordEvents: _aio.UnaryUnaryMultiCallable[_contacts_pb2.RecordEventsRequest, _contacts_pb2.RecordEventsResponse]  # type: ignore[assignment]
     """Called by ingest: inbound messages, marketing preferences, and the
     delivery outcomes that feed the inactive rule.
+    """
+    RecordSendRejections: _aio.UnaryUnaryMultiCallable[_contacts_pb2.RecordSendRejectionsRequest, _contacts_pb2.RecordSendRejectionsResponse]  # type: ignore[assignment]
+    """Called by metrics: sends Meta refused at the send call, which no
+    webhook reports. Those that say the number cannot receive count
+    toward the inactive rule as failed statuses do.
     """
     GetContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.GetContactRequest, _contacts_pb2.Contact]  # type: ignore[assignment]
     """Called by the gateway."""
@@ -81,7 +92,8 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     EraseContact: _aio.UnaryUnaryMultiCallable[_contacts_pb2.EraseContactRequest, _contacts_pb2.EraseContactResponse]  # type: ignore[assignment]
     """Forget a number: its contact, messages and flag history. A number
     that was opted out or inactive stays refused by FilterSendable
-    through a keyed marker of it. Erasing again changes nothing.
+    through a keyed marker of it, and has those flags again when it
+    becomes a contact again. Erasing again changes nothing.
     """
 
 class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -101,6 +113,17 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_contacts_pb2.RecordEventsResponse, _abc.Awaitable[_contacts_pb2.RecordEventsResponse]]:
         """Called by ingest: inbound messages, marketing preferences, and the
         delivery outcomes that feed the inactive rule.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordSendRejections(
+        self,
+        request: _contacts_pb2.RecordSendRejectionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_pb2.RecordSendRejectionsResponse, _abc.Awaitable[_contacts_pb2.RecordSendRejectionsResponse]]:
+        """Called by metrics: sends Meta refused at the send call, which no
+        webhook reports. Those that say the number cannot receive count
+        toward the inactive rule as failed statuses do.
         """
 
     @_abc_1.abstractmethod
@@ -172,7 +195,8 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_contacts_pb2.EraseContactResponse, _abc.Awaitable[_contacts_pb2.EraseContactResponse]]:
         """Forget a number: its contact, messages and flag history. A number
         that was opted out or inactive stays refused by FilterSendable
-        through a keyed marker of it. Erasing again changes nothing.
+        through a keyed marker of it, and has those flags again when it
+        becomes a contact again. Erasing again changes nothing.
         """
 
 def add_ContactsServiceServicer_to_server(servicer: ContactsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
