@@ -19,7 +19,7 @@ from psycopg import sql
 
 from tests.person import BusinessNumber, Person
 from tests.sender import DISPLAY_NUMBER, PHONE_NUMBER_ID, WABA_ID, WORKSPACE
-from tests.stack import Servers, Stack
+from tests.stack import SERVICES, Servers, Stack
 from xobito import webhooks
 from xobito.contacts.v1 import contacts_pb2 as cpb
 from xobito.contacts.v1 import contacts_pb2_grpc
@@ -31,6 +31,7 @@ NAME = "Ana Erasmus"
 OTHER = "16505550189"
 WAMID = "wamid.erasure-1"
 OTHER_WAMID = "wamid.erasure-2"
+PARKED_WAMID = "wamid.erasure-parked"
 NOWHERE = "100000000000999"  # a business number of no workspace
 SENT_AT = 1772445600  # 2026-03-02T10:00:00Z
 
@@ -43,20 +44,23 @@ mutation ($phone: String!) {
 }
 """
 
-DATA_SCHEMAS = ["metrics", "contacts", "ingest"]
+SYSTEM_SCHEMAS = ["pg_catalog", "information_schema", "pg_toast"]
 
 
 def where_the_number_is(servers: Servers, phone: str) -> list[str]:
-    """Every text or jsonb column of the data schemas that holds the phone."""
+    """Every text or JSON column of every schema, and every Redis key or
+    value, that holds the phone."""
     found = []
     with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
         columns = conn.execute(
             "SELECT table_schema, table_name, column_name"
             " FROM information_schema.columns"
-            " WHERE table_schema = ANY(%s)"
+            " JOIN information_schema.tables USING (table_schema, table_name)"
+            " WHERE table_type = 'BASE TABLE'"
+            " AND NOT table_schema = ANY(%s)"
             " AND data_type IN ('text', 'character varying', 'jsonb', 'json',"
             " 'ARRAY', 'character')",
-            [DATA_SCHEMAS],
+            [SYSTEM_SCHEMAS],
         ).fetchall()
         for schema, table, column in columns:
             query = sql.SQL("SELECT count(*) FROM {} WHERE {}::text LIKE %s").format(
@@ -122,8 +126,18 @@ def _campaign(stack: Stack) -> str:
     return str(campaign.id)
 
 
+def _parked_failure() -> dict[str, Any]:
+    """A failed status of a message no send has brought yet, quoting PHONE."""
+    failure = webhooks.status(
+        PARKED_WAMID, "failed", SENT_AT + 7, PHONE, error_code=131026
+    )
+    failure["errors"][0]["error_data"] = {"details": f"+{PHONE} is not on WhatsApp"}
+    return failure
+
+
 def _story(stack: Stack, phone_number_id: str = PHONE_NUMBER_ID) -> None:
-    """PHONE's message is read, they write, then say STOP."""
+    """PHONE's message is read, they write, then say STOP; a failure of a
+    message whose send is not recorded yet waits for it."""
     body = webhooks.body(
         waba_id=WABA_ID,
         phone_number_id=phone_number_id,
@@ -133,6 +147,7 @@ def _story(stack: Stack, phone_number_id: str = PHONE_NUMBER_ID) -> None:
             webhooks.status(WAMID, "delivered", SENT_AT + 5, PHONE),
             webhooks.status(WAMID, "read", SENT_AT + 9, PHONE),
             webhooks.status(OTHER_WAMID, "delivered", SENT_AT + 5, OTHER),
+            _parked_failure(),
         ],
         messages=[
             webhooks.text_message(
@@ -204,6 +219,7 @@ def test_the_search_finds_the_number_before_erasure(
 
     assert {
         "metrics.recipients.phone",
+        "metrics.status_events.detail",
         "contacts.contacts.phone",
         "contacts.messages.text",
         "ingest.unroutable_events.payload",
@@ -219,6 +235,17 @@ def test_no_table_or_key_holds_the_number_after_erasure(
     assert erased["rowsErased"] > 0
     assert where_the_number_is(servers, PHONE) == []
     assert where_the_number_is(servers, NAME) == []
+
+
+def test_no_log_line_of_a_service_quotes_the_number_or_the_name(
+    stack: Stack, api_key: str, story: str
+) -> None:
+    _erase(stack, api_key)
+
+    for service in SERVICES:
+        log = stack.log_path(service).read_text()
+        assert PHONE not in log, service
+        assert NAME not in log, service
 
 
 def test_erasure_keeps_the_campaign_counters(
