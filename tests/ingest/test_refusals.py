@@ -19,6 +19,7 @@ from tests.stack import Servers, Stack
 from xobito import webhooks
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.devstack import free_port
+from xobito.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 
 PHONE_NUMBER_ID = "100000000000555"
@@ -92,3 +93,41 @@ def test_a_batch_metrics_refuses_for_good_is_kept_and_answered_200(
     assert reason == "metrics answered INVALID_ARGUMENT: status has no wamid"
     assert element["statuses"][0]["wamid"] == "wamid.refused"
     assert element["statuses"][0]["workspace_id"] == WORKSPACE
+
+
+def _erase(ingest: Stack, workspace_id: str, phone: str) -> None:
+    target = f"127.0.0.1:{ingest.ports['ingest_grpc']}"
+    with grpc.insecure_channel(target) as channel:
+        ingest_pb2_grpc.IngestServiceStub(channel).EraseContact(
+            ingest_pb2.EraseContactRequest(workspace_id=workspace_id, phone=phone),
+            timeout=10,
+        )
+
+
+def _letters_quoting(ingest: Stack, phone: str) -> int:
+    with psycopg.connect(ingest.servers.postgres.url) as conn:
+        [(count,)] = conn.execute(
+            "SELECT count(*) FROM ingest.dead_letters WHERE element::text LIKE %s",
+            [f"%{phone}%"],
+        ).fetchall()
+    return int(count)
+
+
+def test_a_refused_batch_is_erased_by_its_workspace_only(ingest: Stack) -> None:
+    phone = "16505550177"
+    body = webhooks.body(
+        waba_id="200000000000001",
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="16505559999",
+        statuses=[
+            webhooks.status("wamid.refused-erased", "read", 1_767_000_000, phone)
+        ],
+    )
+    assert ingest.post_webhook(body).status_code == 200
+
+    _erase(ingest, "another-workspace", phone)
+    kept = _letters_quoting(ingest, phone)
+    _erase(ingest, WORKSPACE, phone)
+
+    assert kept == 1
+    assert _letters_quoting(ingest, phone) == 0
