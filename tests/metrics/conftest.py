@@ -10,10 +10,11 @@ from tests.stack import Servers, Stack
 
 @pytest.fixture(scope="session")
 def metrics_stack(servers: Servers) -> Iterator[Stack]:
-    """The metrics service alone, in its own process."""
+    """The metrics service in its own process, with the contacts service it
+    tells of the sends Meta refused."""
     stack = Stack(servers)
     try:
-        stack.start("metrics")
+        stack.start("contacts", "metrics")
         yield stack
     finally:
         stack.stop()
