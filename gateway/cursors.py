@@ -32,6 +32,8 @@ class Page(Generic[T]):
     rows: Sequence[T]
     next_page_token: str
     total_count: int = 0
+    # The service counted up to a limit, and more rows match.
+    total_count_capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Slice(Generic[T]):
     cursors: list[str]
     has_next_page: bool
     total_count: int
+    total_count_capped: bool = False
 
 
 Fetch = Callable[[str, int], Awaitable[Page[T]]]
@@ -77,7 +80,7 @@ async def paginate(fetch: Fetch[T], first: int | None, after: str | None) -> Sli
         while skip > 0:
             page = await fetch(token, skip)
             if not page.next_page_token or not page.rows:
-                return Slice([], [], False, page.total_count)
+                return Slice([], [], False, page.total_count, page.total_count_capped)
             token, skip = page.next_page_token, skip - len(page.rows)
 
     page = await fetch(token, skip + first)
@@ -85,4 +88,10 @@ async def paginate(fetch: Fetch[T], first: int | None, after: str | None) -> Sli
     cursors = [encode(token, skip + index + 1) for index in range(len(rows))]
     if cursors and page.next_page_token:
         cursors[-1] = encode(page.next_page_token, 0)
-    return Slice(rows, cursors, bool(page.next_page_token), page.total_count)
+    return Slice(
+        rows,
+        cursors,
+        bool(page.next_page_token),
+        page.total_count,
+        page.total_count_capped,
+    )

@@ -468,6 +468,35 @@ def test_each_search_but_the_last_three_has_matches_to_find() -> None:
     assert found == [True] * (len(SEARCHES) - 3) + [False] * 3
 
 
+COUNTED = """
+query ($id: ID!, $search: String) { campaign(id: $id) {
+  recipients(search: $search, first: 1) { totalCount totalCountCapped }
+} }
+"""
+
+
+def test_a_search_past_a_thousand_matches_says_its_count_stopped_there(
+    stack: Stack, api_key: str, campaign: str
+) -> None:
+    crowd = create_campaign(
+        stack,
+        [phone(n, prefix="1650556") for n in range(1001)],
+        [f"Ann {n}" for n in range(1001)],
+    )
+
+    counted = stack.graphql(COUNTED, api_key, id=crowd, search="ann")
+    exact = stack.graphql(COUNTED, api_key, id=campaign, search="jose")
+
+    assert counted["campaign"]["recipients"] == {
+        "totalCount": 1000,
+        "totalCountCapped": True,
+    }
+    assert exact["campaign"]["recipients"] == {
+        "totalCount": sum("jose" in row.plain_name for row in ROWS),
+        "totalCountCapped": False,
+    }
+
+
 # -- sorts --------------------------------------------------------------
 
 SORTS = [

@@ -116,7 +116,13 @@ class RecipientEdge:
 
 @strawberry.type
 class RecipientConnection:
-    total_count: int
+    total_count: int = strawberry.field(
+        description="Every recipient the filters match; a search counts"
+        " its first 1,000 matches only."
+    )
+    total_count_capped: bool = strawberry.field(
+        description="A search matched more than the 1,000 recipients totalCount counts."
+    )
     page_info: PageInfo
     edges: list[RecipientEdge]
 
@@ -124,6 +130,7 @@ class RecipientConnection:
     def empty(cls) -> RecipientConnection:
         return cls(
             total_count=0,
+            total_count_capped=False,
             page_info=PageInfo(has_next_page=False, end_cursor=None),
             edges=[],
         )
@@ -155,7 +162,10 @@ async def list_recipients(
         )
         answer = await context.metrics.list_recipients(request)
         return cursors.Page(
-            answer.recipients, answer.next_page_token, answer.total_count
+            answer.recipients,
+            answer.next_page_token,
+            answer.total_count,
+            answer.total_count_capped,
         )
 
     try:
@@ -164,6 +174,7 @@ async def list_recipients(
         return RecipientConnection.empty()
     return RecipientConnection(
         total_count=page.total_count,
+        total_count_capped=page.total_count_capped,
         page_info=PageInfo.of(page),
         edges=[
             RecipientEdge(cursor=cursor, node=Recipient.of(row))

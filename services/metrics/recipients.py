@@ -19,6 +19,10 @@ from xobito.failures import FailureCategory
 
 _CATEGORIES = frozenset(category.value for category in FailureCategory)
 
+# A search counts this many of its matches at most: past it, counting
+# would read most of a large campaign, and someone searching wants rows.
+SEARCH_COUNT_LIMIT = 1_000
+
 
 class RecipientSort(Enum):
     """A sort order: the column, and whether it runs descending."""
@@ -58,6 +62,8 @@ class RecipientPage:
     recipients: list[RecipientView]
     next_page_token: str
     total_count: int
+    # A search matched more than SEARCH_COUNT_LIMIT, the total it shows.
+    total_count_capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +119,7 @@ class Recipients:
             rows = await store.recipients_page(
                 conn, query, sort.column, sort.descending, after, limit + 1
             )
-            total = await self._total(conn, query)
+            total, capped = await self._total(conn, query)
             ids = [row["id"] for row in rows[:limit]]
             timelines = await store.timelines(conn, workspace_id, ids)
 
@@ -133,13 +139,18 @@ class Recipients:
             )
             for row in rows
         ]
-        return RecipientPage(views, next_token, total)
+        return RecipientPage(views, next_token, total, capped)
 
-    async def _total(self, conn: Conn, query: RecipientQuery) -> int:
-        searching = query.search.phone_digits or query.search.name_part
-        if self._counters is None or searching or query.failure_category:
-            return await store.recipient_count(conn, query)
-        return _count_of(await self._counters.tally(query.campaign_id), query.status)
+    async def _total(self, conn: Conn, query: RecipientQuery) -> tuple[int, bool]:
+        """The query's total, and whether it stopped at SEARCH_COUNT_LIMIT."""
+        if self._counters is not None and not counts_rows(query):
+            tally = await self._counters.tally(query.campaign_id)
+            return _count_of(tally, query.status), False
+        limit = count_limit(query)
+        total = await store.recipient_count(conn, query, limit)
+        if limit is not None and total >= limit:
+            return SEARCH_COUNT_LIMIT, True
+        return total, False
 
     async def failure_reasons(
         self, workspace_id: str, campaign_id: str
@@ -170,6 +181,20 @@ class Recipients:
         async with self._pool.connection() as conn:
             await in_workspace(conn, workspace_id, campaign_id)
             return await series.campaign_series(conn, campaign_id, bucket)
+
+
+def counts_rows(query: RecipientQuery) -> bool:
+    """Whether the query's total takes a count over the rows.
+
+    A filter by status alone, or none, is counted by the live counters.
+    """
+    return bool(query.search) or bool(query.failure_category)
+
+
+def count_limit(query: RecipientQuery) -> int | None:
+    """How many rows the count reads at most: one past the limit, so
+    that it tells whether there are more."""
+    return SEARCH_COUNT_LIMIT + 1 if query.search else None
 
 
 def _after(token: str, sort: RecipientSort) -> tuple[object, int] | None:

@@ -178,6 +178,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             recipients=[_recipient(view) for view in page.recipients],
             next_page_token=page.next_page_token,
             total_count=page.total_count,
+            total_count_capped=page.total_count_capped,
         )
 
     async def ListFailureReasons(

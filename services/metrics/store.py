@@ -182,10 +182,23 @@ def _where(query: RecipientQuery) -> tuple[list[sql.Composable], dict[str, Any]]
     return where, params
 
 
-async def recipient_count(conn: Conn, query: RecipientQuery) -> int:
+async def recipient_count(
+    conn: Conn, query: RecipientQuery, limit: int | None = None
+) -> int:
+    """How many recipients the query matches, counting up to limit if any."""
     where, params = _where(query)
-    statement = sql.SQL("SELECT count(*) AS n FROM metrics.recipients WHERE {}")
-    cursor = await conn.execute(statement.format(sql.SQL(" AND ").join(where)), params)
+    matched = sql.SQL("SELECT 1 FROM metrics.recipients WHERE {}").format(
+        sql.SQL(" AND ").join(where)
+    )
+    if limit is not None:
+        # In the page's order: for a common name, PostgreSQL walks the
+        # campaign's rows by (campaign_id, id) and stops at the limit,
+        # rather than gathering every campaign's matches from the
+        # trigram index first.
+        matched = sql.SQL("{} ORDER BY id LIMIT %(limit)s").format(matched)
+        params["limit"] = limit
+    statement = sql.SQL("SELECT count(*) AS n FROM ({}) AS matched")
+    cursor = await conn.execute(statement.format(matched), params)
     row = await cursor.fetchone()
     return int(row["n"]) if row else 0
 
@@ -216,7 +229,11 @@ async def recipients_page(
 
     A nullable column is read in two index range scans, its non-null
     rows then its null rows, so that nulls come last in both directions
-    and neither scan needs OFFSET.
+    and neither scan needs OFFSET. The null rows are ordered by (column,
+    id) too, which is id order among them: so written, the order is the
+    one of the (campaign_id, [status,] column, id) index, and PostgreSQL
+    reads that index instead of the primary key's, which would walk the
+    whole campaign past every row with the column set.
     """
     where, params = _where(query)
     params["limit"] = limit
@@ -243,11 +260,11 @@ async def recipients_page(
         is_null = sql.SQL("{} IS NULL").format(col)
         if after is not None and after[0] is None:
             # The cursor is among the nulls already.
-            statement = _part([*where, is_null, *id_after], by_id)
+            statement = _part([*where, is_null, *id_after], by_value)
         else:
             not_null = sql.SQL("{} IS NOT NULL").format(col)
             values = _part([*where, not_null, *keyset], by_value)
-            nulls = _part([*where, is_null], by_id, rank=1)
+            nulls = _part([*where, is_null], by_value, rank=1)
             statement = sql.SQL(
                 "SELECT * FROM ({} UNION ALL {}) AS page"
                 " ORDER BY part, {} LIMIT %(limit)s"

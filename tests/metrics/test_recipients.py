@@ -7,6 +7,7 @@ from datetime import datetime
 import grpc
 import pytest
 
+from services.metrics.recipients import SEARCH_COUNT_LIMIT
 from tests.metrics.helpers import WORKSPACE, Metrics, status
 from xobito.metrics.v1 import metrics_pb2 as pb
 
@@ -200,3 +201,43 @@ def test_the_total_of_each_status_counts_its_rows(
     assert first.total_count == len(
         [r for r in metrics.rows(campaign) if status in (0, r.status)]
     )
+
+
+@pytest.fixture
+def crowd(metrics: Metrics) -> str:
+    """A campaign of exactly SEARCH_COUNT_LIMIT recipients named Ann."""
+    campaign_id = metrics.create().id
+    metrics.add(
+        campaign_id,
+        *[(f"1650556{n:04d}", f"Ann {n}") for n in range(SEARCH_COUNT_LIMIT)],
+    )
+    return campaign_id
+
+
+def search_page(
+    metrics: Metrics, campaign_id: str, text: str
+) -> pb.ListRecipientsResponse:
+    return metrics.stub.ListRecipients(
+        pb.ListRecipientsRequest(
+            workspace_id=WORKSPACE, campaign_id=campaign_id, search=text, page_size=5
+        )
+    )
+
+
+def test_a_search_counts_every_match_up_to_the_limit(
+    metrics: Metrics, crowd: str
+) -> None:
+    page = search_page(metrics, crowd, "ann")
+
+    assert (page.total_count, page.total_count_capped) == (SEARCH_COUNT_LIMIT, False)
+
+
+def test_a_search_past_the_limit_counts_to_it_and_says_more_match(
+    metrics: Metrics, crowd: str
+) -> None:
+    metrics.add(crowd, ("16505570000", "Jo Annsen"))
+
+    page = search_page(metrics, crowd, "ann")
+
+    assert (page.total_count, page.total_count_capped) == (SEARCH_COUNT_LIMIT, True)
+    assert len(page.recipients) == 5

@@ -839,8 +839,14 @@ class ListRecipientsResponse(_message.Message):
     RECIPIENTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_COUNT_FIELD_NUMBER: _builtins.int
+    TOTAL_COUNT_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     total_count: _builtins.int
+    """Every recipient the filters match, except for a search: it counts
+    its first 1,000 matches only.
+    """
+    total_count_capped: _builtins.bool
+    """A search matched more than the 1,000 recipients total_count counts."""
     @_builtins.property
     def recipients(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecipientRow]: ...
     def __init__(
@@ -849,10 +855,11 @@ class ListRecipientsResponse(_message.Message):
         recipients: _abc.Iterable[Global___RecipientRow] | None = ...,
         next_page_token: _builtins.str = ...,
         total_count: _builtins.int = ...,
+        total_count_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "recipients", b"recipients", "total_count", b"total_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "recipients", b"recipients", "total_count", b"total_count", "total_count_capped", b"total_count_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
