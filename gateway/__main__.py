@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
-from xobito import logs
+from xobito import logs, telemetry
 from xobito.settings import Settings
 
 # Subscriptions never end by themselves: on shutdown, close them after
@@ -15,6 +15,7 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 def main() -> None:
     settings = Settings.from_env()
+    telemetry.configure("gateway")
     logs.configure(settings.log_level, settings.log_format, service="gateway")
     uvicorn.run(
         create_app(settings),

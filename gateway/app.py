@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 import structlog
+from opentelemetry import metrics
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,6 +27,7 @@ from gateway.export import export_recipients
 from gateway.live import Live
 from gateway.schema import schema
 from gateway.view import GraphQLView
+from xobito import telemetry
 from xobito.database import migrate, open_pool
 from xobito.settings import Settings
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/", dashboard, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", telemetry.ScrapeApp(), methods=["GET"]),
             Route("/graphql", RequireApiKey(graphql, allow_ide=settings.graphiql)),
             WebSocketRoute("/graphql", graphql),
             Route(
@@ -81,7 +84,7 @@ def create_app(settings: Settings) -> Starlette:
                 methods=["GET"],
             ),
         ],
-        middleware=[Middleware(RequestLog)],
+        middleware=[telemetry.http_middleware(), Middleware(RequestLog)],
         lifespan=lifespan,
     )
 
@@ -90,14 +93,26 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+_UNLOGGED = frozenset({"/healthz", "/metrics"})
+_graphql_latency = metrics.get_meter(__name__).create_histogram(
+    "xobito.graphql.duration",
+    unit="ms",
+    description="Duration of GraphQL queries and mutations over HTTP.",
+)
+
+
 class RequestLog:
-    """One line per HTTP request, with its status and duration."""
+    """One line per HTTP request, with its status and duration.
+
+    GraphQL requests are also timed in the `xobito.graphql.duration`
+    histogram.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or scope["path"] in _UNLOGGED:
             await self.app(scope, receive, send)
             return
 
@@ -115,11 +130,16 @@ class RequestLog:
             try:
                 await self.app(scope, receive, send_status)
             finally:
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                if scope["path"] == "/graphql":
+                    _graphql_latency.record(
+                        duration_ms, {"http.response.status_code": status}
+                    )
                 log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
                     status=status,
                     workspace=scope.get("state", {}).get("workspace_id"),
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=duration_ms,
                 )

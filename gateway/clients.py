@@ -1,9 +1,10 @@
 """The gRPC clients of the metrics, contacts and ingest services.
 
-Channels are opened once, in the app's lifespan, and connect lazily, so
-the gateway starts while a service is still down. Every unary call has
-the deadline settings.grpc_timeout_s, and every gRPC failure leaves this
-module as one of the typed errors of gateway.errors.
+Channels (xobito.channels) are opened once, in the app's lifespan, and
+connect lazily, so the gateway starts while a service is still down.
+Every unary call has the deadline settings.grpc_timeout_s, and every
+gRPC failure leaves this module as one of the typed errors of
+gateway.errors.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.errors import (
     UnavailableError,
     UpstreamError,
 )
+from xobito.channels import ChannelSettings, open_channel
 from xobito.contacts.v1 import contacts_pb2 as cpb
 from xobito.contacts.v1 import contacts_pb2_grpc
 from xobito.ingest.v1 import ingest_pb2 as ipb
@@ -294,9 +296,10 @@ class Clients:
 
     @classmethod
     def open(cls, settings: Settings) -> Clients:
-        metrics = grpc.aio.insecure_channel(settings.metrics_target)
-        contacts = grpc.aio.insecure_channel(settings.contacts_target)
-        ingest = grpc.aio.insecure_channel(settings.ingest_target)
+        config = ChannelSettings.of(settings)
+        metrics = open_channel(settings.metrics_target, config)
+        contacts = open_channel(settings.contacts_target, config)
+        ingest = open_channel(settings.ingest_target, config)
         timeout = settings.grpc_timeout_s
         return cls(
             metrics=MetricsClient(metrics, timeout),

@@ -11,6 +11,11 @@ stream is closed (which cancels its gRPC call) and the entry removed.
 
 The key carries the workspace, so a subscriber only ever joins a stream
 opened with its own workspace's access check.
+
+Each fan-out is a span, `campaignCounters push`, and the gauge
+`xobito.gateway.subscriptions` counts the subscribers. Known shortcoming:
+the push span starts a trace of its own, as the counters carry no trace
+context from the webhook that changed them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from contextlib import aclosing
 from typing import Generic, TypeVar
 
 import structlog
+from opentelemetry import metrics, trace
 
 from gateway.clients import MetricsClient
 from xobito.metrics.v1 import metrics_pb2 as mpb
@@ -29,6 +35,12 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+subscriptions = metrics.get_meter(__name__).create_up_down_counter(
+    "xobito.gateway.subscriptions",
+    unit="{subscription}",
+    description="Active GraphQL subscriptions, by subscription field.",
+)
 
 Watch = Callable[[K], AsyncGenerator[V, None]]
 
@@ -116,8 +128,12 @@ class _Feed(Generic[K, V]):
     def _send(self) -> None:
         self._flush = None
         self._last_sent = asyncio.get_running_loop().time()
-        for slot in self.slots:
-            slot.put(self.newest)  # type: ignore[arg-type]
+        with tracer.start_as_current_span(
+            f"{self.hub.name} push",
+            attributes={"xobito.subscribers": len(self.slots)},
+        ):
+            for slot in self.slots:
+                slot.put(self.newest)  # type: ignore[arg-type]
 
     def _finish(self, error: BaseException | None) -> None:
         """The stream ended: send what is pending, then end every slot."""
@@ -138,9 +154,12 @@ class _Feed(Generic[K, V]):
 class Hub(Generic[K, V]):
     """Shared, paced upstream streams, one per key."""
 
-    def __init__(self, watch: Watch[K, V], interval_s: float = 0.1) -> None:
+    def __init__(
+        self, watch: Watch[K, V], interval_s: float = 0.1, name: str = "feed"
+    ) -> None:
         self.watch = watch
         self.interval_s = interval_s
+        self.name = name
         self._feeds: dict[K, _Feed[K, V]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -162,6 +181,7 @@ class Hub(Generic[K, V]):
             log.debug("feed opened", key=key)
         slot: _Slot[V] = _Slot()
         feed.join(slot)
+        subscriptions.add(1, {"subscription": self.name})
         try:
             while True:
                 try:
@@ -170,6 +190,7 @@ class Hub(Generic[K, V]):
                     return
                 yield value
         finally:
+            subscriptions.add(-1, {"subscription": self.name})
             feed.slots.discard(slot)
             if not feed.slots and self._feeds.get(key) is feed:
                 self._forget(feed)
@@ -197,9 +218,10 @@ CampaignKey = tuple[str, str]
 class Live:
     """The hubs of one gateway process, opened in the app's lifespan."""
 
-    def __init__(self, metrics: MetricsClient) -> None:
+    def __init__(self, metrics_client: MetricsClient) -> None:
         self.counters: Hub[CampaignKey, mpb.CampaignCounters] = Hub(
-            lambda key: metrics.watch_counters(*key)
+            lambda key: metrics_client.watch_counters(*key),
+            name="campaignCounters",
         )
 
     async def close(self) -> None:

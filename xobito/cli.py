@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from xobito import devenv, logs
+from xobito import devenv, logs, telemetry
 from xobito.errors import NotFoundError
 from xobito.settings import SettingsError
 
@@ -80,6 +80,8 @@ def _reconcile(args: argparse.Namespace) -> int:
 
     settings = devenv.settings()
     settings.require("database_url", "redis_url")
+    # The drift found goes to OTLP too, when an endpoint is set.
+    telemetry.configure("reconcile")
     # What was repaired is this command's output; the service's own log
     # lines about it would only repeat it.
     logs.configure("ERROR", settings.log_format)

@@ -1,7 +1,9 @@
 """Structured logging for every process: JSON lines, or colours on a TTY.
 
-Phone numbers and message text never go into INFO lines or above; log
-them, when needed at all, at DEBUG.
+Every line written while a span is current carries its trace_id and
+span_id, so that a trace's log lines can be found in any process it
+crossed. Phone numbers and message text never go into INFO lines or
+above; log them, when needed at all, at DEBUG.
 """
 
 from __future__ import annotations
@@ -10,6 +12,18 @@ import logging
 import sys
 
 import structlog
+from opentelemetry import trace
+
+
+def add_trace_ids(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Add the current span's trace_id and span_id, in W3C hex form."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = trace.format_trace_id(context.trace_id)
+        event["span_id"] = trace.format_span_id(context.span_id)
+    return event
 
 
 def configure(level: str = "INFO", fmt: str = "auto", service: str = "") -> None:
@@ -19,6 +33,7 @@ def configure(level: str = "INFO", fmt: str = "auto", service: str = "") -> None
 
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

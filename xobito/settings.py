@@ -66,6 +66,12 @@ class Settings:
     keyword_cache_seconds: int = 30
     unmatched_after_seconds: int = 3600
     grpc_timeout_s: float = 10.0
+    grpc_max_message_bytes: int = 32 * 1024 * 1024
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    grpc_tls_ca: str = ""
+    metrics_prometheus_port: int = 0
+    contacts_prometheus_port: int = 0
     data_dir: str = ".data"
 
     @classmethod
@@ -100,6 +106,14 @@ class Settings:
             keyword_cache_seconds=_int(env, "KEYWORD_CACHE_SECONDS", 30),
             unmatched_after_seconds=_int(env, "UNMATCHED_AFTER_SECONDS", 3600),
             grpc_timeout_s=float(_int(env, "GRPC_TIMEOUT_SECONDS", 10)),
+            grpc_max_message_bytes=_int(
+                env, "GRPC_MAX_MESSAGE_BYTES", 32 * 1024 * 1024
+            ),
+            grpc_tls_cert=env.get("GRPC_TLS_CERT", ""),
+            grpc_tls_key=env.get("GRPC_TLS_KEY", ""),
+            grpc_tls_ca=env.get("GRPC_TLS_CA", ""),
+            metrics_prometheus_port=_int(env, "METRICS_PROMETHEUS_PORT", 0),
+            contacts_prometheus_port=_int(env, "CONTACTS_PROMETHEUS_PORT", 0),
             data_dir=env.get("XOBITO_DATA_DIR", ".data"),
         )
 

@@ -33,6 +33,7 @@ from tenacity import (
 )
 
 from xobito import devenv, webhooks
+from xobito.channels import ChannelSettings, open_channel
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 
@@ -278,6 +279,7 @@ class Target:
     app_secret: str
     api_key: str
     workspace: str
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
 
 
 async def simulate(
@@ -295,8 +297,8 @@ async def simulate(
     people = make_recipients(recipients, rng)
 
     async with (
-        grpc.aio.insecure_channel(target.metrics) as metrics_channel,
-        grpc.aio.insecure_channel(target.contacts) as contacts_channel,
+        open_channel(target.metrics, target.channels) as metrics_channel,
+        open_channel(target.contacts, target.channels) as contacts_channel,
     ):
         metrics = metrics_pb2_grpc.MetricsServiceStub(metrics_channel)
         contacts = contacts_pb2_grpc.ContactsServiceStub(contacts_channel)
@@ -386,6 +388,7 @@ def main(args: argparse.Namespace) -> int:
         app_secret=settings.whatsapp_app_secret,
         api_key=settings.dev_api_key,
         workspace=args.workspace,
+        channels=ChannelSettings.of(settings),
     )
     print(
         f"Simulating {args.recipients} recipients (seed {seed}) "

@@ -16,8 +16,11 @@ import strawberry
 
 from gateway.context import Info
 from gateway.errors import NotFoundError
+from gateway.live import subscriptions
 from gateway.types.recipients import Recipient, RecipientStatus
 from xobito.metrics.v1 import metrics_pb2 as mpb
+
+_COUNTED_AS = {"subscription": "recipientUpdates"}
 
 
 async def recipient_updates(
@@ -32,6 +35,7 @@ async def recipient_updates(
     context = info.context
     wanted = mpb.RECIPIENT_STATUS_UNSPECIFIED if status is None else status.value
     watch = context.metrics.watch_recipients(context.workspace, campaign_id, wanted)
+    subscriptions.add(1, _COUNTED_AS)
     try:
         # Closing the stream, as when the client goes, cancels the call.
         async with aclosing(watch):
@@ -40,3 +44,5 @@ async def recipient_updates(
     except NotFoundError:
         # The same words for unknown and foreign: existence stays hidden.
         raise NotFoundError("campaign not found") from None
+    finally:
+        subscriptions.add(-1, _COUNTED_AS)

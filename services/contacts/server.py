@@ -1,4 +1,8 @@
-"""Starting the contacts service: migrations, the pool, the gRPC server."""
+"""Starting the contacts service: migrations, the pool, the gRPC server.
+
+run() serves until SIGTERM or SIGINT, or until stop is set when given
+(tests start the service in their own event loop that way).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,15 @@ from services.contacts.erasure import ContactErasure
 from services.contacts.keyword_store import KeywordStore
 from services.contacts.servicer import SERVICE_NAME, ContactsServicer
 from services.contacts.store import ContactStore
+from xobito import telemetry
 from xobito.contacts.v1 import contacts_pb2_grpc
 from xobito.database import migrate, open_pool
 from xobito.grpcserver import serve
 from xobito.settings import Settings
 
 
-async def run(settings: Settings) -> None:
-    """Serve ContactsService until SIGTERM or SIGINT."""
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve ContactsService until SIGTERM or SIGINT, or until stop."""
     settings.require("database_url")
     if settings.migrate_on_start:
         await asyncio.to_thread(migrate, settings.database_url)
@@ -33,10 +38,20 @@ async def run(settings: Settings) -> None:
         contacts_pb2_grpc.add_ContactsServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
+    stop_scrapes = telemetry.serve_scrape(
+        settings.bind_host, settings.contacts_prometheus_port
+    )
+
+    async def shutdown() -> None:
+        await pool.close()
+        stop_scrapes()
+
     await serve(
         name="contacts",
         host=settings.bind_host,
         port=settings.contacts_grpc_port,
         register=register,
-        on_shutdown=pool.close,
+        settings=settings,
+        on_shutdown=shutdown,
+        stop=stop,
     )

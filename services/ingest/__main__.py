@@ -11,12 +11,13 @@ from services.ingest.erasure import IngestErasure
 from services.ingest.forwarder import Forwarder
 from services.ingest.servicer import IngestServicer
 from services.ingest.store import IngestStore
-from xobito import logs
+from xobito import logs, telemetry
 from xobito.database import migrate, open_pool
 from xobito.settings import Settings, SettingsError
 
 
-async def main(settings: Settings) -> None:
+async def main(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, or until stop is set when given."""
     if settings.migrate_on_start:
         await asyncio.to_thread(migrate, settings.database_url)
     # Ingest writes only the rare unroutable event or dead letter.
@@ -33,11 +34,13 @@ async def main(settings: Settings) -> None:
         create_app(settings, forwarder, store),
         IngestServicer(store, IngestErasure(pool, forwarder.resolve_routes)),
         on_shutdown=close,
+        stop=stop,
     )
 
 
 if __name__ == "__main__":
     settings = Settings.from_env()
+    telemetry.configure("ingest")
     logs.configure(settings.log_level, settings.log_format, service="ingest")
     try:
         settings.require(

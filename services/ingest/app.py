@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.ingest import keywords, signature
+from services.ingest import keywords, signature, webhook_metrics
 from services.ingest.forwarder import (
     OK,
     REJECTED,
@@ -46,6 +46,7 @@ from services.ingest.parser import (
 )
 from services.ingest.routing import Router, route_keys, split
 from services.ingest.store import DeadLetter, IngestStore
+from xobito import telemetry
 from xobito.ingest.v1 import events_pb2
 from xobito.settings import Settings
 
@@ -79,13 +80,13 @@ def create_app(
     settings: Settings, forwarder: Forwarder, store: IngestStore
 ) -> Starlette:
     webhooks = Webhooks(settings, forwarder, store)
-    return Starlette(
-        routes=[
-            Route(PATH, webhooks.verify_subscription, methods=["GET"]),
-            Route(PATH, webhooks.receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route(PATH, webhooks.verify_subscription, methods=["GET"]),
+        Route(PATH, webhooks.receive, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", telemetry.ScrapeApp(), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=[telemetry.http_middleware()])
 
 
 async def healthz(request: Request) -> Response:
@@ -137,6 +138,7 @@ class Webhooks:
         else:
             response = JSONResponse({"status": "recorded"})
 
+        webhook_metrics.record(response.status_code, summary)
         log.info(
             "webhook",
             http_status=response.status_code,

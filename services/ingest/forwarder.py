@@ -1,9 +1,9 @@
 """The hand-off of routed events to metrics and contacts over gRPC.
 
-One channel to each service, opened at start and reused. A webhook
-becomes at most one RecordEvents call to each, sent together, each with
-its own deadline. Both services are idempotent, so a webhook Meta
-delivers again after a failure never counts twice.
+One channel to each service (xobito.channels), opened at start and
+reused. A webhook becomes at most one RecordEvents call to each, sent
+together, each with its own deadline. Both services are idempotent, so
+a webhook Meta delivers again after a failure never counts twice.
 """
 
 from __future__ import annotations
@@ -16,21 +16,11 @@ import grpc
 
 from services.ingest.keywords import Keywords
 from services.ingest.routing import Routes
+from xobito.channels import ChannelSettings, open_channel
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.ingest.v1 import events_pb2
 from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from xobito.settings import Settings
-
-_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-_CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-    # Reconnect within seconds once a restarted service is back, rather
-    # than after gRPC's default backoff of up to two minutes.
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
 
 # Answers that will be the same however often the batch is sent again.
 # Anything else (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, ...) may pass.
@@ -107,13 +97,10 @@ class Forwarder:
     @classmethod
     def connect(cls, settings: Settings) -> Forwarder:
         """Channels to the targets of settings; they connect on first use."""
+        config = ChannelSettings.of(settings)
         return cls(
-            grpc.aio.insecure_channel(
-                settings.metrics_target, options=_CHANNEL_OPTIONS
-            ),
-            grpc.aio.insecure_channel(
-                settings.contacts_target, options=_CHANNEL_OPTIONS
-            ),
+            open_channel(settings.metrics_target, config),
+            open_channel(settings.contacts_target, config),
             settings.grpc_timeout_s,
         )
 

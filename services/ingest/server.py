@@ -1,8 +1,9 @@
 """Ingest's two servers in one event loop: HTTP for Meta, gRPC for us.
 
-grpcserver.serve() owns the process's signals. On SIGTERM or SIGINT it
-drains the gRPC server, then stops the HTTP server here, which finishes
-the webhooks in flight before on_shutdown closes what they use.
+grpcserver.serve() owns the process's signals. On SIGTERM or SIGINT (or
+once stop is set, when given) it drains the gRPC server, then stops the
+HTTP server here, which finishes the webhooks in flight before
+on_shutdown closes what they use.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ async def run(
     app: Starlette,
     servicer: IngestServicer,
     on_shutdown: Callable[[], Awaitable[None]],
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve HTTP and gRPC until a signal, then stop both in order."""
+    """Serve HTTP and gRPC until a signal or stop, then stop both in order."""
     http = _HTTPServer(
         uvicorn.Config(
             app,
@@ -61,7 +63,7 @@ async def run(
     http_task = asyncio.create_task(_serve_http(http))
     stopping = asyncio.Event()
 
-    async def stop() -> None:
+    async def shutdown() -> None:
         stopping.set()
         http.should_exit = True
         await http_task
@@ -77,7 +79,9 @@ async def run(
             host=settings.bind_host,
             port=settings.ingest_grpc_port,
             register=register,
-            on_shutdown=stop,
+            settings=settings,
+            on_shutdown=shutdown,
+            stop=stop,
         )
     )
     first = asyncio.FIRST_COMPLETED

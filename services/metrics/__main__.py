@@ -4,7 +4,7 @@ import asyncio
 import sys
 
 from services.metrics import server
-from xobito import logs
+from xobito import logs, telemetry
 from xobito.settings import Settings, SettingsError
 
 
@@ -15,6 +15,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"metrics: {exc}", file=sys.stderr)
         return 2
+    telemetry.configure("metrics")
     logs.configure(settings.log_level, settings.log_format, service="metrics")
     asyncio.run(server.run(settings))
     return 0

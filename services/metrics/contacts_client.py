@@ -7,17 +7,10 @@ from collections.abc import Sequence
 import grpc
 
 from services.metrics.rejections import Rejection
+from xobito.channels import ChannelSettings, open_channel
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.errors import UnavailableError
 from xobito.timestamps import to_timestamp
-
-# Reconnect within seconds once contacts is back, rather than after
-# gRPC's default backoff of up to two minutes.
-_CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
 
 
 class ContactsClient:
@@ -27,10 +20,13 @@ class ContactsClient:
         self._timeout_s = timeout_s
 
     @classmethod
-    def connect(cls, target: str, timeout_s: float) -> ContactsClient:
-        """A client of target; the channel connects on first use."""
-        channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
-        return cls(channel, timeout_s)
+    def connect(cls, target: str, config: ChannelSettings) -> ContactsClient:
+        """A client of target (xobito.channels); it connects on first use.
+
+        Called while metrics serves RecordSends, it ends no later than
+        that call's own deadline.
+        """
+        return cls(open_channel(target, config), config.timeout_s)
 
     async def close(self) -> None:
         await self._channel.close(grace=None)

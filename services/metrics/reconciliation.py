@@ -11,12 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
+from opentelemetry import metrics
+
 from services.metrics import outbox, store
 from services.metrics.counters import Counters
 from services.metrics.ledger import Conn, Pool
 from xobito import cache
 from xobito.database import open_pool
 from xobito.errors import NotFoundError
+
+_drift = metrics.get_meter(__name__).create_counter(
+    "xobito.counters.drift",
+    unit="{count}",
+    description="How far the Redis counters were from the rows, by field,"
+    " when reconcile repaired them.",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,8 @@ async def _repair(counters: Counters, pool: Pool, campaign_id: str) -> CampaignD
     drift = await counters.reconcile(campaign_id, repair=True)
     if not drift:
         return CampaignDrift(campaign_id, [])
+    for field, by in drift.items():
+        _drift.add(abs(by), {"field": field})
 
     # Counted again after the repair: the values the hash was rebuilt
     # with. A write landing in between shows in both numbers alike.

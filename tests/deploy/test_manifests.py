@@ -57,6 +57,7 @@ SOURCES = {
 }
 
 GRPC_PORTS = {"ingest": 50051, "metrics": 50052, "contacts": 50053}
+TARGETS = ("METRICS_TARGET", "CONTACTS_TARGET", "INGEST_TARGET")
 HTTP_PORTS = {"gateway": 8000, "ingest": 8080}
 
 
@@ -289,8 +290,14 @@ def test_container_ports_are_the_configured_ports(objects: Any) -> None:
             int(settings["INGEST_HTTP_PORT"]),
             int(settings["INGEST_GRPC_PORT"]),
         },
-        "metrics": {int(settings["METRICS_GRPC_PORT"])},
-        "contacts": {int(settings["CONTACTS_GRPC_PORT"])},
+        "metrics": {
+            int(settings["METRICS_GRPC_PORT"]),
+            int(settings["METRICS_PROMETHEUS_PORT"]),
+        },
+        "contacts": {
+            int(settings["CONTACTS_GRPC_PORT"]),
+            int(settings["CONTACTS_PROMETHEUS_PORT"]),
+        },
     }
 
     for process, workload in workloads(objects):
@@ -307,9 +314,43 @@ def test_targets_name_services_of_the_right_port(objects: Any) -> None:
         for svc in of_kind(objects, "Service")
     }
 
-    for variable in ("METRICS_TARGET", "CONTACTS_TARGET", "INGEST_TARGET"):
-        host, port = settings[variable].split(":")
+    for variable in TARGETS:
+        host, port = settings[variable].removeprefix("dns:///").split(":")
         assert int(port) in services[host], variable
+
+
+def test_grpc_clients_balance_over_every_pod_of_a_headless_service(
+    objects: Any,
+) -> None:
+    settings = config(objects)
+    services = {svc["metadata"]["name"]: svc for svc in of_kind(objects, "Service")}
+
+    for variable in TARGETS:
+        scheme, _, address = settings[variable].partition(":///")
+        host = address.split(":")[0]
+        assert scheme == "dns", variable
+        assert services[host]["spec"]["clusterIP"] == "None", variable
+
+
+def test_every_process_is_scraped_on_a_port_it_serves_metrics_on(
+    objects: Any,
+) -> None:
+    settings = config(objects)
+    served = {
+        "gateway": settings["GATEWAY_PORT"],
+        "ingest": settings["INGEST_HTTP_PORT"],
+        "metrics": settings["METRICS_PROMETHEUS_PORT"],
+        "contacts": settings["CONTACTS_PROMETHEUS_PORT"],
+    }
+
+    for process, workload in workloads(objects):
+        if process not in served:
+            continue
+        pod = workload["spec"]["template"]["metadata"]
+        annotations = pod["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", process
+        assert annotations["prometheus.io/path"] == "/metrics", process
+        assert annotations["prometheus.io/port"] == served[process], process
 
 
 def test_ingest_and_gateway_autoscale_with_a_disruption_budget_for_each(
