@@ -20,7 +20,7 @@ profile name.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +28,8 @@ import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from services.ingest.forwarder import DownstreamError
-from services.ingest.routing import Routes
+from services.ingest.routing import Resolver, Routes
 from xobito.errors import UnavailableError
-
-# Looks up (phone_number_ids, waba_ids); answers only the keys it knows.
-Resolver = Callable[[Sequence[str], Sequence[str]], Awaitable[Routes]]
 
 _QUOTING = {
     "unroutable_events": """
