@@ -143,7 +143,7 @@ def campaign(stack: Stack, recipients: int) -> Campaign:
     key = (stack.servers.postgres.url, recipients)
     if key not in _built:
         with psycopg.connect(stack.servers.postgres.url) as conn:
-            api_key = create_key(conn, WORKSPACE)
+            api_key = create_key(conn, WORKSPACE, stack.env["API_KEY_PEPPER"])
         started = time.perf_counter()
         with stack.channel("metrics") as channel:
             stub = metrics_pb2_grpc.MetricsServiceStub(channel)

@@ -20,12 +20,14 @@ from starlette.routing import Route, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from gateway.auth import RequireApiKey, ensure_dev_key
+from gateway.auth import RequireApiKey, prepare_keys
 from gateway.clients import Clients
 from gateway.dashboard import dashboard
 from gateway.export import export_recipients
 from gateway.live import Live
-from gateway.schema import schema
+from gateway.ratelimit import RateLimit
+from gateway.schema import build
+from gateway.sockets import OpenSockets
 from gateway.view import GraphQLView
 from xobito import telemetry
 from xobito.database import migrate, open_pool
@@ -40,10 +42,12 @@ class State(TypedDict):
     pool: AsyncConnectionPool
     clients: Clients
     live: Live
+    sockets: OpenSockets
 
 
 def create_app(settings: Settings) -> Starlette:
-    settings.require("database_url")
+    settings.require("database_url", "redis_url", "api_key_pepper")
+    rate_limit = RateLimit(settings.redis_url, settings.api_rate_limit)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -53,8 +57,12 @@ def create_app(settings: Settings) -> Starlette:
             # The pool only serves API key look-ups.
             pool = await open_pool(settings.database_url, min_size=1, max_size=4)
             stack.push_async_callback(pool.close)
-            if settings.dev_api_key:
-                await ensure_dev_key(settings.database_url, settings.dev_api_key)
+            await prepare_keys(
+                settings.database_url, settings.api_key_pepper, settings.dev_api_key
+            )
+            sockets = OpenSockets(pool, settings.api_key_recheck_s)
+            sockets.start()
+            stack.push_async_callback(sockets.close)
             clients = Clients.open(settings)
             stack.push_async_callback(clients.close)
             live = Live(clients.metrics)
@@ -64,23 +72,36 @@ def create_app(settings: Settings) -> Starlette:
                 metrics=settings.metrics_target,
                 contacts=settings.contacts_target,
             )
-            yield {"pool": pool, "clients": clients, "live": live}
+            yield {"pool": pool, "clients": clients, "live": live, "sockets": sockets}
 
     graphql = GraphQLView(
-        schema,
+        build(settings),
+        pepper=settings.api_key_pepper,
         graphql_ide="graphiql" if settings.graphiql else None,
+        # The legacy graphql-ws protocol is never offered.
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        max_subscriptions_per_connection=settings.subscriptions_per_connection,
+        allowed_origins=settings.websocket_allowed_origins,
     )
+
+    def require_key(app: ASGIApp, *, allow_ide: bool) -> RequireApiKey:
+        return RequireApiKey(
+            app,
+            pepper=settings.api_key_pepper,
+            rate_limit=rate_limit,
+            allow_ide=allow_ide,
+        )
+
     return Starlette(
         routes=[
             Route("/", dashboard, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", telemetry.ScrapeApp(), methods=["GET"]),
-            Route("/graphql", RequireApiKey(graphql, allow_ide=settings.graphiql)),
+            Route("/graphql", require_key(graphql, allow_ide=settings.graphiql)),
             WebSocketRoute("/graphql", graphql),
             Route(
                 "/campaigns/{campaign_id}/recipients.csv",
-                RequireApiKey(request_response(export_recipients), allow_ide=False),
+                require_key(request_response(export_recipients), allow_ide=False),
                 methods=["GET"],
             ),
         ],

@@ -1,8 +1,9 @@
 """API keys at the door: `Authorization: Bearer <key>` -> a workspace.
 
-HTTP requests are checked by RequireApiKey before GraphQL sees them;
-WebSockets carry the same value in their connection_init payload and are
-checked by the GraphQL view (see gateway.view).
+HTTP requests are checked by RequireApiKey before GraphQL sees them, and
+counted against their key's rate limit; WebSockets carry the same value
+in their connection_init payload and are checked by the GraphQL view
+(see gateway.view), then rechecked while open (see gateway.sockets).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.apikeys import create_key, workspace_of
+from gateway.apikeys import ApiKey, create_key, find_active, upgrade_digests
+from gateway.ratelimit import RateLimit
 
 log = structlog.get_logger(__name__)
 
@@ -43,12 +45,14 @@ def authorization_of(params: Mapping[str, object] | None) -> object:
     return None
 
 
-async def authenticate(pool: AsyncConnectionPool, authorization: object) -> str | None:
-    """The workspace the Authorization value opens, or None."""
+async def authenticate(
+    pool: AsyncConnectionPool, authorization: object, pepper: str
+) -> ApiKey | None:
+    """The key in force the Authorization value carries, or None."""
     key = bearer_key(authorization)
     if key is None:
         return None
-    return await workspace_of(pool, key)
+    return await find_active(pool, key, pepper)
 
 
 def _unauthorized(message: str) -> JSONResponse:
@@ -59,16 +63,28 @@ def _unauthorized(message: str) -> JSONResponse:
     )
 
 
+def _too_many(retry_after_s: int) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": f"rate limit reached, retry in {retry_after_s} s"}]},
+        status_code=429,
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
 class RequireApiKey:
-    """Answers 401 to an HTTP request without a valid key.
+    """Answers 401 to an HTTP request without a valid key, 429 past its rate.
 
     The workspace of a valid key goes into the request's state. With
     allow_ide, a browser's plain GET (the GraphiQL page) passes without a
     key: the page holds no data, and its own requests carry one.
     """
 
-    def __init__(self, app: ASGIApp, *, allow_ide: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, pepper: str, rate_limit: RateLimit, allow_ide: bool
+    ) -> None:
         self.app = app
+        self.pepper = pepper
+        self.rate_limit = rate_limit
         self.allow_ide = allow_ide
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,13 +101,20 @@ class RequireApiKey:
             refusal = _unauthorized("missing Authorization: Bearer <api key>")
             await refusal(scope, receive, send)
             return
-        workspace = await authenticate(request.state.pool, header)
-        if workspace is None:
+        key = await authenticate(request.state.pool, header, self.pepper)
+        if key is None:
             refusal = _unauthorized("invalid API key")
             await refusal(scope, receive, send)
             return
+        verdict = await self.rate_limit.hit(key.id)
+        if not verdict.allowed:
+            log.info("rate limited", api_key=key.id, workspace=key.workspace_id)
+            refusal = _too_many(verdict.retry_after_s)
+            await refusal(scope, receive, send)
+            return
 
-        request.state.workspace_id = workspace
+        request.state.workspace_id = key.workspace_id
+        request.state.api_key_id = key.id
         await self.app(scope, receive, send)
 
 
@@ -103,12 +126,15 @@ def _wants_ide(request: Request) -> bool:
     )
 
 
-async def ensure_dev_key(database_url: str, key: str) -> None:
-    """Make `key` open the workspace `dev` (creating it if needed)."""
+async def prepare_keys(database_url: str, pepper: str, dev_key: str) -> None:
+    """Pepper the digests stored without it; make the development key."""
 
-    def store() -> None:
+    def prepare() -> None:
         with psycopg.connect(database_url) as conn:
-            create_key(conn, DEV_WORKSPACE, key=key)
+            if upgraded := upgrade_digests(conn, pepper):
+                log.info("api key digests peppered", keys=upgraded)
+            if dev_key:
+                create_key(conn, DEV_WORKSPACE, pepper, key=dev_key)
+                log.info("development key ready", workspace=DEV_WORKSPACE)
 
-    await asyncio.to_thread(store)
-    log.info("development key ready", workspace=DEV_WORKSPACE)
+    await asyncio.to_thread(prepare)

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import strawberry
 from psycopg_pool import AsyncConnectionPool
+from starlette.websockets import WebSocket
 
 from gateway.clients import Clients, ContactsClient, MetricsClient
 from gateway.errors import GatewayError
@@ -27,6 +28,7 @@ class Context:
     live: Live
     workspace_id: str | None = None
     connection_params: dict[str, object] | None = None
+    websocket: WebSocket | None = None
 
     @property
     def workspace(self) -> str:

@@ -13,12 +13,12 @@ from datetime import datetime
 import strawberry
 import structlog
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.context import Info
 from gateway.errors import NotFoundError, is_masked
+from gateway.guards import guards, log_unexpected
 from gateway.mutations.contact_flag import (
     ContactFlagResult,
     clear_contact_flag,
@@ -46,6 +46,7 @@ from gateway.types.workspace_settings import (
     WorkspaceSettings,
     get_workspace_settings,
 )
+from xobito.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +125,10 @@ class Subscription:
 
 
 class Schema(strawberry.Schema):
-    """Logs unexpected errors with their traceback, and the rest briefly."""
+    """Logs unexpected errors with their traceback, and the rest briefly.
+
+    Strawberry calls this before MaskUnexpected replaces what it masks.
+    """
 
     def process_errors(
         self,
@@ -133,9 +137,7 @@ class Schema(strawberry.Schema):
     ) -> None:
         for error in errors:
             if is_masked(error):
-                log.error(
-                    "resolver failed", path=error.path, exc_info=error.original_error
-                )
+                log_unexpected(error)
                 continue
             # The message may quote the query's values (phone numbers):
             # only its kind goes above DEBUG.
@@ -144,13 +146,18 @@ class Schema(strawberry.Schema):
             log.debug("query refused", error=error.message)
 
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    config=StrawberryConfig(scalar_map={datetime: DATETIME}),
-    extensions=[lambda: MaskErrors(should_mask_error=is_masked)],
-)
+def build(settings: Settings) -> Schema:
+    """The schema with the limits and protections settings ask for."""
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        config=StrawberryConfig(scalar_map={datetime: DATETIME}),
+        extensions=guards(settings),
+    )
+
+
+schema = build(Settings())
 
 
 def printed() -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema import BaseSchema
 from strawberry.types.unset import UnsetType
 
 from gateway.auth import authenticate, authorization_of
@@ -21,6 +23,24 @@ log = structlog.get_logger(__name__)
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with the caller's workspace in the context."""
 
+    def __init__(self, schema: BaseSchema, *, pepper: str, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.pepper = pepper
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Strawberry's, but a body that is not a JSON object or list (`0`,
+        or bytes that are not UTF-8) is refused with 400, not a crash.
+
+        HTTPException is what strawberry's ASGI view turns into a status.
+        """
+        try:
+            parsed = self.decode_json(data)
+        except ValueError:  # not JSON, or not UTF-8
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "A GraphQL request is a JSON object")
+        return parsed
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -30,6 +50,7 @@ class GraphQLView(GraphQL[Context, None]):
             pool=state.pool,
             live=state.live,
             workspace_id=getattr(state, "workspace_id", None),
+            websocket=request if isinstance(request, WebSocket) else None,
         )
 
     async def on_ws_connect(
@@ -37,12 +58,15 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> UnsetType | dict[str, Any] | None:
         """Accept connection_init only with a valid key in its payload.
 
-        Rejecting closes the socket with 4403 Forbidden.
+        Rejecting closes the socket with 4403 Forbidden. An accepted socket
+        is closed the same way once its key is revoked.
         """
         authorization = authorization_of(context.connection_params)
-        workspace = await authenticate(context.pool, authorization)
-        if workspace is None:
+        key = await authenticate(context.pool, authorization, self.pepper)
+        if key is None:
             log.info("websocket refused", reason="invalid or missing API key")
             raise ConnectionRejectionError()
-        context.workspace_id = workspace
+        context.workspace_id = key.workspace_id
+        if context.websocket is not None:
+            context.websocket.state.sockets.add(context.websocket, key.id)
         return await super().on_ws_connect(context)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Servers, Stack, reset_data, running_servers
+from tests.stack import (
+    API_KEY_PEPPER,
+    Servers,
+    Stack,
+    reset_data,
+    running_servers,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +39,11 @@ def api_key(servers: Servers) -> str:
     """A key of the workspace `test`, made the way an operator makes one."""
     out = subprocess.run(
         [sys.executable, "-m", "xobito", "apikey", "create", "--workspace", "test"],
-        env={"DATABASE_URL": servers.postgres.url, "PATH": ""},
+        env={
+            "DATABASE_URL": servers.postgres.url,
+            "API_KEY_PEPPER": API_KEY_PEPPER,
+            "PATH": "",
+        },
         capture_output=True,
         text=True,
         check=True,

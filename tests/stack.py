@@ -33,6 +33,7 @@ SERVERS = ("postgres", "valkey")
 APP_SECRET = "test-app-secret"
 ERASURE_KEY = "test-erasure-key"
 VERIFY_TOKEN = "test-verify-token"
+API_KEY_PEPPER = "test-api-key-pepper"
 STARTUP_SECONDS = 60.0
 
 
@@ -141,6 +142,9 @@ class Stack:
             WHATSAPP_APP_SECRET=APP_SECRET,
             WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
             ERASURE_KEY=ERASURE_KEY,
+            API_KEY_PEPPER=API_KEY_PEPPER,
+            # The suite shares a few keys; the rate limit has tests of its own.
+            API_RATE_LIMIT="100000/minute",
             GATEWAY_PORT=str(self.ports["gateway"]),
             INGEST_HTTP_PORT=str(self.ports["ingest_http"]),
             INGEST_GRPC_PORT=str(self.ports["ingest_grpc"]),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -41,32 +42,88 @@ def _apikey(args: argparse.Namespace) -> int:
 
     settings = devenv.settings()
     settings.require("database_url")
+    if args.action in {"create", "rotate"}:
+        # Keys are stored peppered: without it the gateway would never match.
+        settings.require("api_key_pepper")
     with psycopg.connect(settings.database_url) as conn:
-        if args.action == "create":
-            try:
-                key = apikeys.create_key(conn, args.workspace)
-            except apikeys.InvalidWorkspaceError as exc:
-                print(f"xobito: {exc}", file=sys.stderr)
-                return 2
-            print(f"A new API key for workspace {args.workspace}; it is shown once:")
-            print(key)
-        elif args.action == "list":
-            for info in apikeys.list_keys(conn, args.workspace):
-                state = (
-                    f"revoked {info.revoked_at:%Y-%m-%d}"
-                    if info.revoked_at
-                    else "active"
-                )
-                print(
-                    f"{info.id:>5}  {info.workspace_id:<20} {info.prefix}…"
-                    f"  {info.created_at:%Y-%m-%d %H:%M}  {state}"
-                )
-        elif args.action == "revoke":
-            if not apikeys.revoke_key(conn, args.id):
-                print(f"no active key with id {args.id}", file=sys.stderr)
-                return 1
-            print(f"key {args.id} revoked")
+        try:
+            return _APIKEY_ACTIONS[args.action](conn, settings.api_key_pepper, args)
+        except (
+            apikeys.InvalidWorkspaceError,
+            apikeys.InvalidKeyNameError,
+            apikeys.KeyNotFoundError,
+        ) as exc:
+            print(f"xobito: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, ValueError) else 1
+
+
+def _apikey_create(
+    conn: psycopg.Connection, pepper: str, args: argparse.Namespace
+) -> int:
+    from gateway.apikeys import create_key
+
+    key = create_key(conn, args.workspace, pepper, name=args.name)
+    print(f"A new API key for workspace {args.workspace}; it is shown once:")
+    print(key)
     return 0
+
+
+def _apikey_list(
+    conn: psycopg.Connection, pepper: str, args: argparse.Namespace
+) -> int:
+    from gateway.apikeys import list_keys
+
+    now = datetime.now(UTC)
+    for info in list_keys(conn, args.workspace):
+        if info.revoked_at is None:
+            state = "active"
+        elif info.revoked_at > now:
+            state = f"active until {info.revoked_at:%Y-%m-%d %H:%M:%S}"
+        else:
+            state = f"revoked {info.revoked_at:%Y-%m-%d}"
+        print(
+            f"{info.id:>5}  {info.workspace_id:<20} {info.name or '-':<16}"
+            f" {info.prefix}…  {info.created_at:%Y-%m-%d %H:%M}  {state}"
+        )
+    return 0
+
+
+def _apikey_revoke(
+    conn: psycopg.Connection, pepper: str, args: argparse.Namespace
+) -> int:
+    from gateway.apikeys import revoke_key
+
+    if not revoke_key(conn, args.id):
+        print(f"no active key with id {args.id}", file=sys.stderr)
+        return 1
+    print(f"key {args.id} revoked")
+    return 0
+
+
+def _apikey_rotate(
+    conn: psycopg.Connection, pepper: str, args: argparse.Namespace
+) -> int:
+    from gateway.apikeys import find_key, rotate_key
+
+    old_id = find_key(conn, args.key, args.workspace)
+    rotation = rotate_key(conn, old_id, pepper, timedelta(seconds=args.grace))
+    if args.grace:
+        ends = f"works until {rotation.old_revoked_at:%Y-%m-%d %H:%M:%S %Z}"
+    else:
+        ends = "is revoked"
+    print(
+        f"Key {old_id} {ends}; its replacement, key {rotation.key_id}, is shown once:"
+    )
+    print(rotation.key)
+    return 0
+
+
+_APIKEY_ACTIONS = {
+    "create": _apikey_create,
+    "list": _apikey_list,
+    "revoke": _apikey_revoke,
+    "rotate": _apikey_rotate,
+}
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -121,10 +178,25 @@ def parser() -> argparse.ArgumentParser:
     actions = apikey.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a key for a workspace")
     create.add_argument("--workspace", required=True)
+    create.add_argument("--name", help="names the key, to rotate it by name")
     listing = actions.add_parser("list", help="list keys (never the keys)")
     listing.add_argument("--workspace")
     revoke = actions.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("id", type=int)
+    rotate = actions.add_parser(
+        "rotate", help="replace a key with a new one; print the new key"
+    )
+    rotate.add_argument("key", help="the id or name of the key to replace")
+    rotate.add_argument(
+        "--workspace", help="the key's workspace, when several share its name"
+    )
+    rotate.add_argument(
+        "--grace",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="how long the old key keeps working (default 0: revoked at once)",
+    )
     apikey.set_defaults(handler=_apikey)
 
     simulate = commands.add_parser(

@@ -21,7 +21,10 @@ GENERATED_SECRETS = (
     "WHATSAPP_VERIFY_TOKEN",
     "DEV_API_KEY",
     "ERASURE_KEY",
+    "API_KEY_PEPPER",
 )
+# What a development machine serves that a deployment does not.
+DEVELOPMENT_DEFAULTS = {"GRAPHIQL": "true", "GRAPHQL_INTROSPECTION": "true"}
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -45,6 +45,7 @@ class Settings:
     whatsapp_verify_token: str = field(default="", repr=False)
     dev_api_key: str = field(default="", repr=False)
     erasure_key: str = field(default="", repr=False)
+    api_key_pepper: str = field(default="", repr=False)
 
     bind_host: str = "127.0.0.1"
     gateway_port: int = 8000
@@ -58,7 +59,15 @@ class Settings:
 
     log_level: str = "INFO"
     log_format: str = "auto"
-    graphiql: bool = True
+    graphiql: bool = False
+    graphql_introspection: bool = False
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 20
+    graphql_max_tokens: int = 2000
+    subscriptions_per_connection: int = 10
+    websocket_allowed_origins: tuple[str, ...] = ()
+    api_rate_limit: str = "1200/minute"
+    api_key_recheck_s: float = 2.0
     migrate_on_start: bool = True
     reply_window_hours: int = 24
     inactive_after_failures: int = 3
@@ -87,6 +96,7 @@ class Settings:
             whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
             dev_api_key=env.get("DEV_API_KEY", ""),
             erasure_key=env.get("ERASURE_KEY", ""),
+            api_key_pepper=env.get("API_KEY_PEPPER", ""),
             bind_host=env.get("BIND_HOST", "127.0.0.1"),
             gateway_port=_int(env, "GATEWAY_PORT", 8000),
             ingest_http_port=_int(env, "INGEST_HTTP_PORT", 8080),
@@ -98,7 +108,19 @@ class Settings:
             ingest_target=env.get("INGEST_TARGET", f"127.0.0.1:{ingest_port}"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             log_format=env.get("LOG_FORMAT", "auto"),
-            graphiql=_bool(env, "GRAPHIQL", True),
+            graphiql=_bool(env, "GRAPHIQL", False),
+            graphql_introspection=_bool(env, "GRAPHQL_INTROSPECTION", False),
+            graphql_max_depth=_int(env, "GRAPHQL_MAX_DEPTH", 12),
+            graphql_max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 20),
+            graphql_max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 2000),
+            subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 10),
+            websocket_allowed_origins=tuple(
+                origin.strip()
+                for origin in env.get("WEBSOCKET_ALLOWED_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
+            api_rate_limit=env.get("API_RATE_LIMIT", "1200/minute"),
+            api_key_recheck_s=float(_int(env, "API_KEY_RECHECK_SECONDS", 2)),
             migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
             reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24),
             inactive_after_failures=_int(env, "INACTIVE_AFTER_FAILURES", 3),

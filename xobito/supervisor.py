@@ -53,6 +53,8 @@ def run() -> int:
             env[name] = remembered.get(name) or devenv.generate_secret(name)
             remembered[name] = env[name]
     devenv.write(directory, remembered)
+    for name, value in devenv.DEVELOPMENT_DEFAULTS.items():
+        env.setdefault(name, value)
 
     if sys.stdout.isatty():
         env.setdefault("LOG_FORMAT", "console")

@@ -42,7 +42,7 @@ NOT_IN_CLUSTER = {
 
 # Secrets are given only to the processes that read them.
 SECRETS_READ = {
-    "gateway": {"DATABASE_URL"},
+    "gateway": {"DATABASE_URL", "REDIS_URL", "API_KEY_PEPPER"},
     "ingest": {"DATABASE_URL", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"},
     "metrics": {"DATABASE_URL", "REDIS_URL", "ERASURE_KEY"},
     "contacts": {"DATABASE_URL", "ERASURE_KEY"},

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -19,14 +20,19 @@ def fakes() -> Iterator[FakeServices]:
     yield from running_fakes()
 
 
-@pytest.fixture(scope="session")
-def gateway(servers: Servers, fakes: FakeServices) -> Iterator[Stack]:
-    """The gateway alone, in its own process, in front of the fakes."""
+ALLOWED_ORIGIN = "https://app.example.com"
+SUBSCRIPTIONS_PER_CONNECTION = 4
+
+
+def gateway_alone(
+    servers: Servers, fakes: FakeServices, **settings: str
+) -> Iterator[Stack]:
     stack = Stack(
         servers,
         extra_env={
             "METRICS_TARGET": fakes.metrics_target,
             "CONTACTS_TARGET": fakes.contacts_target,
+            **settings,
         },
     )
     try:
@@ -34,3 +40,55 @@ def gateway(servers: Servers, fakes: FakeServices) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(servers: Servers, fakes: FakeServices) -> Iterator[Stack]:
+    """The gateway alone, in its own process, in front of the fakes.
+
+    Its settings are a deployment's defaults, but for a few made small
+    or short enough to test.
+    """
+    yield from gateway_alone(
+        servers,
+        fakes,
+        WEBSOCKET_ALLOWED_ORIGINS=ALLOWED_ORIGIN,
+        SUBSCRIPTIONS_PER_CONNECTION=str(SUBSCRIPTIONS_PER_CONNECTION),
+        API_KEY_RECHECK_SECONDS="1",
+    )
+
+
+@pytest.fixture(scope="session")
+def dev_gateway(servers: Servers, fakes: FakeServices) -> Iterator[Stack]:
+    """A gateway with what `xobito run` turns on: GraphiQL, introspection."""
+    yield from gateway_alone(
+        servers, fakes, GRAPHIQL="true", GRAPHQL_INTROSPECTION="true"
+    )
+
+
+# Small enough that a test reaches each limit in a few requests.
+STRICT = {
+    "GRAPHQL_MAX_DEPTH": "4",
+    "GRAPHQL_MAX_ALIASES": "3",
+    "GRAPHQL_MAX_TOKENS": "40",
+    "API_RATE_LIMIT": "5/minute",
+}
+
+
+@pytest.fixture(scope="session")
+def strict_gateways(
+    servers: Servers, fakes: FakeServices
+) -> Iterator[tuple[Stack, Stack]]:
+    """Two replicas with tight limits, sharing PostgreSQL and Redis."""
+    replica = contextmanager(gateway_alone)
+    with (
+        replica(servers, fakes, **STRICT) as first,
+        replica(servers, fakes, **STRICT) as second,
+    ):
+        yield first, second
+
+
+@pytest.fixture
+def strict_key(servers: Servers) -> str:
+    """A key of its own, so that no other test spends its rate."""
+    return make_key(servers, "gw-two")

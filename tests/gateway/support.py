@@ -9,7 +9,7 @@ import httpx
 import psycopg
 
 from gateway.apikeys import create_key
-from tests.stack import Servers, Stack
+from tests.stack import API_KEY_PEPPER, Servers, Stack
 
 COUNTERS = """
 subscription ($id: ID!) {
@@ -31,7 +31,7 @@ class Keys:
 
 def make_key(servers: Servers, workspace: str) -> str:
     with psycopg.connect(servers.postgres.url) as conn:
-        return create_key(conn, workspace)
+        return create_key(conn, workspace, API_KEY_PEPPER)
 
 
 def ask(stack: Stack, key: str, query: str, **variables: Any) -> dict[str, Any]:

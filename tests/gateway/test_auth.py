@@ -83,8 +83,25 @@ def test_the_dashboard_page_needs_no_key(gateway: Stack) -> None:
     assert "graphql-transport-ws" in reply.text
 
 
-def test_graphiql_opens_in_a_browser_without_a_key(gateway: Stack) -> None:
-    reply = httpx.get(f"{gateway.gateway_url}/graphql", headers={"Accept": "text/html"})
+def test_graphiql_opens_in_a_browser_without_a_key_in_development(
+    dev_gateway: Stack,
+) -> None:
+    reply = httpx.get(
+        f"{dev_gateway.gateway_url}/graphql", headers={"Accept": "text/html"}
+    )
 
     assert reply.status_code == 200
     assert "graphiql" in reply.text.lower()
+
+
+def test_graphiql_is_not_served_by_default(gateway: Stack, keys: Keys) -> None:
+    url = f"{gateway.gateway_url}/graphql"
+
+    anonymous = httpx.get(url, headers={"Accept": "text/html"})
+    signed_in = httpx.get(
+        url, headers={"Accept": "text/html", "Authorization": f"Bearer {keys.one}"}
+    )
+
+    assert anonymous.status_code == 401
+    assert signed_in.status_code == 404
+    assert "graphiql" not in signed_in.text.lower()

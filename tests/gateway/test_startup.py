@@ -1,7 +1,9 @@
-"""Starting up: the development key, and services that are not up yet."""
+"""Starting up: the development key, keys stored before the pepper, and
+services that are not up yet."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import httpx
@@ -9,15 +11,31 @@ import psycopg
 import pytest
 
 from gateway.apikeys import digest
-from tests.stack import Servers, Stack
+from tests.stack import API_KEY_PEPPER, Servers, Stack
 from xobito.devstack import free_port
 
 DEV_KEY = "xo_development-key-for-the-gateway-tests-0000000"
+UNPEPPERED_KEY = "xo_a-key-stored-as-its-bare-sha256-00000000000"
+
+
+def store_unpeppered(servers: Servers) -> None:
+    """What the gateway stored before API keys were peppered."""
+    with psycopg.connect(servers.postgres.url) as conn:
+        conn.execute(
+            "INSERT INTO gateway.workspaces (id) VALUES ('gw-old')"
+            " ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO gateway.api_keys (workspace_id, key_digest, key_prefix)"
+            " VALUES ('gw-old', %s, 'xo_a-key-s')",
+            [hashlib.sha256(UNPEPPERED_KEY.encode()).digest()],
+        )
 
 
 @pytest.fixture(scope="module")
 def lonely_gateway(servers: Servers) -> Iterator[Stack]:
     """A gateway whose metrics and contacts never answer."""
+    store_unpeppered(servers)
     nobody = f"127.0.0.1:{free_port()}"
     stack = Stack(
         servers,
@@ -56,7 +74,35 @@ def test_the_development_key_opens_the_dev_workspace(lonely_gateway: Stack) -> N
     with psycopg.connect(lonely_gateway.servers.postgres.url) as conn:
         row = conn.execute(
             "SELECT workspace_id FROM gateway.api_keys WHERE key_digest = %s",
-            [digest(DEV_KEY)],
+            [digest(DEV_KEY, API_KEY_PEPPER)],
         ).fetchone()
 
     assert row == ("dev",)
+
+
+def test_a_key_stored_before_the_pepper_still_opens_its_workspace(
+    lonely_gateway: Stack,
+) -> None:
+    reply = httpx.post(
+        f"{lonely_gateway.gateway_url}/graphql",
+        json={"query": "{ campaigns { totalCount } }"},
+        headers={"Authorization": f"Bearer {UNPEPPERED_KEY}"},
+    )
+
+    assert reply.status_code == 200
+
+
+def test_the_gateway_peppers_digests_stored_before_the_pepper(
+    lonely_gateway: Stack,
+) -> None:
+    with psycopg.connect(lonely_gateway.servers.postgres.url) as conn:
+        unpeppered = conn.execute(
+            "SELECT count(*) FROM gateway.api_keys WHERE NOT peppered"
+        ).fetchone()
+        row = conn.execute(
+            "SELECT workspace_id FROM gateway.api_keys WHERE key_digest = %s",
+            [digest(UNPEPPERED_KEY, API_KEY_PEPPER)],
+        ).fetchone()
+
+    assert unpeppered == (0,)
+    assert row == ("gw-old",)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Subprotocol
+from websockets.typing import Origin, Subprotocol
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 
@@ -29,10 +29,10 @@ class Socket:
         self.send({"type": "connection_init", "payload": payload})
         return self.receive()
 
-    def subscribe(self, query: str, **variables: Any) -> None:
+    def subscribe(self, query: str, operation: str = "1", **variables: Any) -> None:
         self.send(
             {
-                "id": "1",
+                "id": operation,
                 "type": "subscribe",
                 "payload": {"query": query, "variables": variables},
             }
@@ -40,7 +40,17 @@ class Socket:
 
 
 @contextmanager
-def socket(gateway_url: str) -> Iterator[Socket]:
+def socket(
+    gateway_url: str,
+    *,
+    protocol: str = PROTOCOL,
+    origin: str | None = None,
+) -> Iterator[Socket]:
     url = gateway_url.replace("http", "ws", 1) + "/graphql"
-    with connect(url, subprotocols=[PROTOCOL], open_timeout=5) as connection:
+    with connect(
+        url,
+        subprotocols=[Subprotocol(protocol)],
+        origin=Origin(origin) if origin else None,
+        open_timeout=5,
+    ) as connection:
         yield Socket(connection)
