@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import psycopg
@@ -64,7 +64,7 @@ class ApiKeyInfo:
 
 @dataclass(frozen=True)
 class Rotation:
-    key: str
+    key: str = field(repr=False)
     key_id: int
     old_id: int
     old_revoked_at: datetime

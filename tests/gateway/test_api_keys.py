@@ -178,3 +178,12 @@ def test_revoking_one_key_leaves_the_sockets_of_others_open(
         message = ws.receive()
 
     assert message["payload"]["data"]["campaignCounters"]["sent"] == 1
+
+
+def test_a_rotation_keeps_the_new_key_out_of_its_repr(servers: Servers) -> None:
+    old = make_key(servers, WORKSPACE)
+
+    with psycopg.connect(servers.postgres.url) as conn:
+        rotation = rotate_key(conn, key_id(conn, old), API_KEY_PEPPER, HOUR)
+
+    assert rotation.key not in repr(rotation)
