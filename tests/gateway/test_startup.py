@@ -34,7 +34,7 @@ def store_unpeppered(servers: Servers) -> None:
 
 @pytest.fixture(scope="module")
 def lonely_gateway(servers: Servers) -> Iterator[Stack]:
-    """A gateway whose metrics and contacts never answer."""
+    """A gateway whose metrics, contacts and Redis never answer."""
     store_unpeppered(servers)
     nobody = f"127.0.0.1:{free_port()}"
     stack = Stack(
@@ -42,6 +42,7 @@ def lonely_gateway(servers: Servers) -> Iterator[Stack]:
         extra_env={
             "METRICS_TARGET": nobody,
             "CONTACTS_TARGET": nobody,
+            "REDIS_URL": f"redis://{nobody}/0",
             "DEV_API_KEY": DEV_KEY,
         },
     )
@@ -106,3 +107,19 @@ def test_the_gateway_peppers_digests_stored_before_the_pepper(
 
     assert unpeppered == (0,)
     assert row == ("gw-old",)
+
+
+def test_requests_pass_uncounted_while_redis_does_not_answer(
+    lonely_gateway: Stack,
+) -> None:
+    replies = [
+        httpx.post(
+            f"{lonely_gateway.gateway_url}/graphql",
+            json={"query": "{ __typename }"},
+            headers={"Authorization": f"Bearer {DEV_KEY}"},
+        )
+        for _ in range(3)
+    ]
+
+    assert [reply.status_code for reply in replies] == [200, 200, 200]
+    assert "rate limit not checked" in lonely_gateway.log_path("gateway").read_text()
