@@ -9,6 +9,11 @@ update goes out, the next waits until `interval_s` has passed and then
 carries the newest value. When the last subscriber leaves, the upstream
 stream is closed (which cancels its gRPC call) and the entry removed.
 
+An established stream that breaks with a resumable error (metrics
+restarting, its Redis briefly away) is opened again with backoff, and its
+first message (the state now) reaches every subscriber: they see a pause,
+not an error, unless nothing arrives for `resume_for_s`.
+
 The key carries the workspace, so a subscriber only ever joins a stream
 opened with its own workspace's access check.
 
@@ -27,8 +32,15 @@ from typing import Generic, TypeVar
 
 import structlog
 from opentelemetry import metrics, trace
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    wait_exponential_jitter,
+)
 
 from gateway.clients import MetricsClient
+from gateway.errors import UnavailableError
 from xobito.metrics.v1 import metrics_pb2 as mpb
 
 K = TypeVar("K", bound=Hashable)
@@ -94,6 +106,7 @@ class _Feed(Generic[K, V]):
         self.newest: V | None = None
         self._has_newest = False
         self._last_sent = float("-inf")
+        self._last_arrival = asyncio.get_running_loop().time()
         self._flush: asyncio.TimerHandle | None = None
         self.task = asyncio.create_task(self._run())
 
@@ -105,17 +118,42 @@ class _Feed(Generic[K, V]):
     async def _run(self) -> None:
         error: BaseException | None = None
         try:
-            async with aclosing(self.hub.watch(self.key)) as stream:
-                async for value in stream:
-                    self._arrived(value)
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(self._resumable),
+                wait=wait_exponential_jitter(multiplier=0.1, max=2),
+                stop=self._given_up,
+                before_sleep=self._resuming,
+                reraise=True,
+            ):
+                with attempt:
+                    async with aclosing(self.hub.watch(self.key)) as stream:
+                        async for value in stream:
+                            self._arrived(value)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - handed to every subscriber
             error = exc
         self._finish(error)
 
+    def _resumable(self, error: BaseException) -> bool:
+        """Only a stream that once answered is resumed; a refusal is final."""
+        return self._has_newest and isinstance(error, self.hub.resume_on)
+
+    def _given_up(self, state: RetryCallState) -> bool:
+        silent = asyncio.get_running_loop().time() - self._last_arrival
+        return silent >= self.hub.resume_for_s
+
+    def _resuming(self, state: RetryCallState) -> None:
+        log.warning(
+            "feed interrupted, resuming",
+            feed=self.hub.name,
+            attempt=state.attempt_number,
+            error=type(state.outcome.exception()).__name__ if state.outcome else None,
+        )
+
     def _arrived(self, value: V) -> None:
         self.newest, self._has_newest = value, True
+        self._last_arrival = asyncio.get_running_loop().time()
         if self._flush is not None:
             return  # the pending flush will carry it
         loop = asyncio.get_running_loop()
@@ -155,11 +193,18 @@ class Hub(Generic[K, V]):
     """Shared, paced upstream streams, one per key."""
 
     def __init__(
-        self, watch: Watch[K, V], interval_s: float = 0.1, name: str = "feed"
+        self,
+        watch: Watch[K, V],
+        interval_s: float = 0.1,
+        name: str = "feed",
+        resume_on: tuple[type[Exception], ...] = (),
+        resume_for_s: float = 30.0,
     ) -> None:
         self.watch = watch
         self.interval_s = interval_s
         self.name = name
+        self.resume_on = resume_on
+        self.resume_for_s = resume_for_s
         self._feeds: dict[K, _Feed[K, V]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -222,6 +267,7 @@ class Live:
         self.counters: Hub[CampaignKey, mpb.CampaignCounters] = Hub(
             lambda key: metrics_client.watch_counters(*key),
             name="campaignCounters",
+            resume_on=(UnavailableError,),
         )
 
     async def close(self) -> None:

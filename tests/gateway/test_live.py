@@ -19,14 +19,18 @@ class Upstream:
 
     opened: int = 0
     open: int = 0
+    now: int = 0
+    refusal: Exception | None = None
     changes: dict[Key, asyncio.Queue[int | Exception]] = field(default_factory=dict)
 
     async def watch(self, key: Key) -> AsyncGenerator[int, None]:
         self.opened += 1
+        if self.refusal is not None:
+            raise self.refusal
         self.open += 1
         changes = self.changes.setdefault(key, asyncio.Queue())
         try:
-            yield 0
+            yield self.now
             while True:
                 change = await changes.get()
                 if isinstance(change, Exception):
@@ -51,10 +55,22 @@ async def collect(stream: AsyncGenerator[int, None], into: list[int]) -> None:
             into.append(value)
 
 
-def run(test: Callable[[Hub[Key, int], Upstream], Awaitable[None]]) -> None:
+class Interrupted(Exception):
+    """The resumable error of these tests, as UNAVAILABLE is the gateway's."""
+
+
+def run(
+    test: Callable[[Hub[Key, int], Upstream], Awaitable[None]],
+    resume_for_s: float = 5,
+) -> None:
     async def main() -> None:
         upstream = Upstream()
-        hub: Hub[Key, int] = Hub(upstream.watch, interval_s=0.1)
+        hub: Hub[Key, int] = Hub(
+            upstream.watch,
+            interval_s=0.1,
+            resume_on=(Interrupted,),
+            resume_for_s=resume_for_s,
+        )
         try:
             await test(hub, upstream)
         finally:
@@ -198,3 +214,59 @@ def test_closing_the_hub_ends_every_subscription() -> None:
         assert upstream.open == 0
 
     run(test)
+
+
+def test_an_interrupted_stream_resumes_and_subscribers_get_the_state_now() -> None:
+    async def test(hub: Hub[Key, int], upstream: Upstream) -> None:
+        seen: list[int] = []
+        task = asyncio.create_task(collect(hub.subscribe(KEY), seen))
+        await until(lambda: seen == [0])
+
+        upstream.now = 7
+        upstream.push(Interrupted())
+        await until(lambda: seen[-1:] == [7])
+        upstream.push(8)
+        await until(lambda: seen[-1:] == [8])
+
+        assert upstream.opened == 2
+        assert not task.done()
+        task.cancel()
+
+    run(test)
+
+
+def test_a_stream_refused_at_the_start_is_not_resumed() -> None:
+    async def test(hub: Hub[Key, int], upstream: Upstream) -> None:
+        upstream.refusal = Interrupted("metrics is unavailable")
+        stream = hub.subscribe(KEY)
+        try:
+            await anext(stream)
+        except Interrupted:
+            pass
+        else:
+            raise AssertionError("the refusal was not raised")
+
+        assert upstream.opened == 1
+
+    run(test)
+
+
+def test_resuming_gives_up_when_nothing_arrives_for_resume_for_s() -> None:
+    async def test(hub: Hub[Key, int], upstream: Upstream) -> None:
+        stream = hub.subscribe(KEY)
+        assert await anext(stream) == 0
+
+        upstream.refusal = Interrupted("still away")
+        upstream.push(Interrupted())
+        try:
+            async with asyncio.timeout(3):
+                await anext(stream)
+        except Interrupted as error:
+            assert str(error) == "still away"
+        else:
+            raise AssertionError("the interruption was not raised")
+
+        assert upstream.opened > 2
+        assert hub.active_campaigns() == 0
+
+    run(test, resume_for_s=0.5)
