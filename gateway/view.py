@@ -9,9 +9,13 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.types.unset import UnsetType
 
 from gateway.auth import authenticate, authorization_of
@@ -20,8 +24,40 @@ from gateway.context import Context
 log = structlog.get_logger(__name__)
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's graphql-transport-ws handler, closing the socket with
+    4400 on a message of the wrong shape (`null`, a list, a numeric id, a
+    subscribe without an object payload) where it would crash."""
+
+    async def handle_message(self, message: Message) -> None:
+        if _malformed(message):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
+
+
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's, cutting a close reason (which may quote the client's
+    message) to the 123 bytes a close frame holds, instead of crashing."""
+
+    async def close(self, code: int, reason: str) -> None:
+        await super().close(code, reason.encode()[:123].decode(errors="ignore"))
+
+
+def _malformed(message: object) -> bool:
+    if not isinstance(message, dict):
+        return True
+    if not isinstance(message.get("id", ""), str):
+        return True
+    subscribe = message.get("type") == "subscribe"
+    return subscribe and not isinstance(message.get("payload"), dict)
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view, with the caller's workspace in the context."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = WebSocketAdapter
 
     def __init__(self, schema: BaseSchema, *, pepper: str, **options: Any) -> None:
         super().__init__(schema, **options)

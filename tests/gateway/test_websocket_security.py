@@ -3,6 +3,8 @@ subscriptions one socket may hold."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -92,3 +94,27 @@ def test_a_socket_holds_a_limited_number_of_subscriptions(
     assert refused["type"] == "error"
     assert refused["payload"] == [{"message": "Subscription limit reached"}]
     assert (answered["id"], answered["type"]) == ("again", "next")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "null",
+        "[]",
+        '"subscribe"',
+        '{"id": 1, "type": "subscribe", "payload": {"query": "{ __typename }"}}',
+        '{"id": "1", "type": "subscribe", "payload": 7}',
+        json.dumps({"type": "x" * 300}),
+    ],
+)
+def test_a_message_of_the_wrong_shape_closes_the_socket_with_4400(
+    gateway: Stack, keys: Keys, message: str
+) -> None:
+    with socket(gateway.gateway_url) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.init(keys.one)
+        ws.connection.send(message)
+        ws.receive()
+
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400
+    assert len(closed.value.rcvd.reason.encode()) <= 123
