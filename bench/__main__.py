@@ -48,6 +48,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--only", action="append", choices=sorted(MEASURES))
     parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument(
+        "--export-rows",
+        type=int,
+        default=export.DEFAULT_ROWS,
+        help="rows of the campaign the export measure downloads"
+        f" (default {export.DEFAULT_ROWS:,}; --export-rows 1000000 for all)",
+    )
     args = parser.parse_args()
 
     results: dict[str, Any] = {
@@ -64,7 +71,13 @@ def main() -> None:
             for name in args.only or MEASURES:
                 print(f"measuring {name}…", flush=True)
                 started = time.perf_counter()
-                results.update(MEASURES[name](stack, recipients=args.recipients))
+                results.update(
+                    MEASURES[name](
+                        stack,
+                        recipients=args.recipients,
+                        export_rows=args.export_rows,
+                    )
+                )
                 print(f"  done in {time.perf_counter() - started:.0f} s")
         finally:
             stack.stop()
