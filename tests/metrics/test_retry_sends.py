@@ -281,3 +281,22 @@ def test_counters_after_retries_equal_a_count_over_the_rows(
     assert drift == {}
     assert counters(metrics, campaign) == counted(metrics.rows(campaign))
     assert counters(metrics, campaign)["failed"] == 1
+
+
+def test_erasing_the_number_clears_the_earlier_sends_statuses_too(
+    metrics: Metrics, campaign: str
+) -> None:
+    retried(metrics, campaign, 0)
+    late = status("wamid.a0", "delivered", 30)
+    late.biz_opaque_callback_data = "order 77"
+    metrics.record(late)
+
+    metrics.stub.EraseContact(
+        pb.EraseContactRequest(workspace_id=WORKSPACE, phone=phone(0))
+    )
+
+    details = metrics.sql(
+        "SELECT detail FROM metrics.status_events WHERE wamid = 'wamid.a0'"
+        " AND status = 'delivered'"
+    )
+    assert details == [({},)]
