@@ -111,6 +111,9 @@ class _StatusOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StatusO
     DESCRIPTOR: _descriptor.EnumDescriptor
     STATUS_OUTCOME_UNSPECIFIED: _StatusOutcome.ValueType  # 0
     STATUS_OUTCOME_APPLIED: _StatusOutcome.ValueType  # 1
+    """Recorded for its recipient: in the row, or only in the timeline when
+    it is about a send a retry has since replaced.
+    """
     STATUS_OUTCOME_DUPLICATE: _StatusOutcome.ValueType  # 2
     """The same wamid, status and time was recorded before."""
     STATUS_OUTCOME_UNMATCHED: _StatusOutcome.ValueType  # 3
@@ -120,6 +123,9 @@ class StatusOutcome(_StatusOutcome, metaclass=_StatusOutcomeEnumTypeWrapper): ..
 
 STATUS_OUTCOME_UNSPECIFIED: StatusOutcome.ValueType  # 0
 STATUS_OUTCOME_APPLIED: StatusOutcome.ValueType  # 1
+"""Recorded for its recipient: in the row, or only in the timeline when
+it is about a send a retry has since replaced.
+"""
 STATUS_OUTCOME_DUPLICATE: StatusOutcome.ValueType  # 2
 """The same wamid, status and time was recorded before."""
 STATUS_OUTCOME_UNMATCHED: StatusOutcome.ValueType  # 3
