@@ -72,6 +72,9 @@ class Settings:
     reply_window_hours: int = 24
     inactive_after_failures: int = 3
     route_cache_seconds: int = 60
+    ingest_max_in_flight: int = 256
+    ingest_batch_max_events: int = 500
+    ingest_batch_wait_ms: int = 2
     keyword_cache_seconds: int = 30
     unmatched_after_seconds: int = 3600
     grpc_timeout_s: float = 10.0
@@ -125,6 +128,9 @@ class Settings:
             reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24),
             inactive_after_failures=_int(env, "INACTIVE_AFTER_FAILURES", 3),
             route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60),
+            ingest_max_in_flight=_int(env, "INGEST_MAX_IN_FLIGHT", 256),
+            ingest_batch_max_events=_int(env, "INGEST_BATCH_MAX_EVENTS", 500),
+            ingest_batch_wait_ms=_int(env, "INGEST_BATCH_WAIT_MS", 2),
             keyword_cache_seconds=_int(env, "KEYWORD_CACHE_SECONDS", 30),
             unmatched_after_seconds=_int(env, "UNMATCHED_AFTER_SECONDS", 3600),
             grpc_timeout_s=float(_int(env, "GRPC_TIMEOUT_SECONDS", 10)),

@@ -5,6 +5,10 @@ to metrics and contacts, or kept by ingest itself when it belongs to no
 workspace or could not be read. Meta redelivers anything else for days,
 so the answer chooses between "stop" (200), "never" (4xx: not a webhook
 of ours) and "later" (503: a service or a store is down).
+
+The webhooks in flight together share their hand-off (see batcher). Past
+INGEST_MAX_IN_FLIGHT webhooks in flight, the next is answered 503 at
+once: Meta delivers it again later, and the backlog stays bounded.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.ingest import keywords, signature, webhook_metrics
+from services.ingest.batcher import Batcher
 from services.ingest.forwarder import (
     OK,
     REJECTED,
@@ -53,6 +58,7 @@ from xobito.settings import Settings
 PATH = "/webhooks/whatsapp"
 MAX_BODY_BYTES = 1024 * 1024
 _TRY_LATER = "not recorded; try again later"
+_BUSY = "too many webhooks in flight; try again later"
 
 # Failures of what ingest runs on, which pass: Meta should retry.
 _INFRASTRUCTURE = (
@@ -103,6 +109,16 @@ class Webhooks:
         self._verify_token = settings.whatsapp_verify_token.encode()
         self._forwarder = forwarder
         self._store = store
+        self._batcher = Batcher(
+            forwarder.hand_off,
+            _refused,
+            max_events=settings.ingest_batch_max_events,
+            wait_s=settings.ingest_batch_wait_ms / 1000,
+        )
+        self._max_in_flight = settings.ingest_max_in_flight
+        self._in_flight = 0
+        self._shed = 0
+        self._shed_logged_at = 0.0
         ttl_seconds = settings.route_cache_seconds
         self._router = Router(forwarder.resolve_routes, ttl_seconds)
         self._keywords = keywords.KeywordCache(
@@ -126,6 +142,25 @@ class Webhooks:
         return PlainTextResponse(challenge)
 
     async def receive(self, request: Request) -> Response:
+        if self._in_flight >= self._max_in_flight:
+            return self._shed_one()
+        self._in_flight += 1
+        try:
+            return await self._receive(request)
+        finally:
+            self._in_flight -= 1
+
+    def _shed_one(self) -> Response:
+        """503 without reading the body; one log line a second at most."""
+        self._shed += 1
+        now = time.monotonic()
+        if now - self._shed_logged_at >= 1.0:
+            log.warning("webhooks shed", count=self._shed, in_flight=self._in_flight)
+            self._shed = 0
+            self._shed_logged_at = now
+        return _error(503, _BUSY)
+
+    async def _receive(self, request: Request) -> Response:
         started = time.perf_counter()
         received_at = datetime.now(UTC)
         summary: dict[str, Any] = {}
@@ -212,7 +247,7 @@ class Webhooks:
 
         dead_letters = _rejections(parsed.rejected, body)
         results, stored = await asyncio.gather(
-            self._forwarder.hand_off(batch),
+            self._batcher.submit(batch),
             self._store.record(unroutable, dead_letters, received_at),
             return_exceptions=True,
         )
@@ -315,6 +350,10 @@ def _body_element(body: bytes) -> bytes:
     # refuses some valid JSON (\u0000, lone surrogates) and a dead letter
     # must always be storable.
     return orjson.dumps({"body": body.decode("utf-8", errors="replace")})
+
+
+def _refused(results: Sequence[CallResult]) -> bool:
+    return any(result.outcome == REJECTED for result in results)
 
 
 def _outcome(result: CallResult) -> str:

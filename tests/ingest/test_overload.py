@@ -1,0 +1,161 @@
+"""Ingest in front of services too slow for the webhooks it is sent.
+
+With INGEST_MAX_IN_FLIGHT webhooks already waiting for metrics and
+contacts, the next is answered 503 at once, which Meta retries, rather
+than queued behind them without bound. The stand-ins are real gRPC;
+they hold every RecordEvents call until the test lets them answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.stack import Servers, Stack
+from xobito import webhooks
+from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
+from xobito.devstack import free_port
+from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+
+PHONE_NUMBER_ID = "100000000000777"
+WORKSPACE = "overload"
+HOLD_SECONDS = 30
+
+
+class SlowServices:
+    """Metrics and contacts that answer RecordEvents only once released."""
+
+    def __init__(self) -> None:
+        self.called = threading.Event()
+        self.released = threading.Event()
+
+    def ResolveRoutes(self, request: Any, context: Any) -> Any:
+        return metrics_pb2.ResolveRoutesResponse(
+            phone_numbers=[
+                metrics_pb2.Route(key=key, workspace_id=WORKSPACE)
+                for key in request.phone_number_ids
+            ]
+        )
+
+    def RecordEvents(self, request: Any, context: Any) -> Any:
+        self.called.set()
+        self.released.wait(HOLD_SECONDS)
+        if isinstance(request, contacts_pb2.RecordEventsRequest):
+            return contacts_pb2.RecordEventsResponse()
+        return metrics_pb2.RecordEventsResponse()
+
+
+class SlowMetrics(metrics_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, services: SlowServices) -> None:
+        self._services = services
+
+    def ResolveRoutes(self, request: Any, context: Any) -> Any:
+        return self._services.ResolveRoutes(request, context)
+
+    def RecordEvents(self, request: Any, context: Any) -> Any:
+        return self._services.RecordEvents(request, context)
+
+
+class SlowContacts(contacts_pb2_grpc.ContactsServiceServicer):
+    def __init__(self, services: SlowServices) -> None:
+        self._services = services
+
+    def RecordEvents(self, request: Any, context: Any) -> Any:
+        return self._services.RecordEvents(request, context)
+
+
+@pytest.fixture(scope="module")
+def services() -> SlowServices:
+    return SlowServices()
+
+
+@pytest.fixture(autouse=True)
+def held(services: SlowServices) -> Iterator[None]:
+    """Every test starts with the services holding their answers."""
+    services.called.clear()
+    services.released.clear()
+    yield
+    services.released.set()
+
+
+@pytest.fixture(scope="module")
+def ingest(servers: Servers, services: SlowServices) -> Iterator[Stack]:
+    """Ingest alone, taking one webhook at a time, before slow services."""
+    # The stand-ins implement only what ingest calls; the generated bases
+    # answer UNIMPLEMENTED for the rest.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    metrics_pb2_grpc.add_MetricsServiceServicer_to_server(
+        SlowMetrics(services),  # type: ignore[abstract]
+        server,
+    )
+    contacts_pb2_grpc.add_ContactsServiceServicer_to_server(
+        SlowContacts(services),  # type: ignore[abstract]
+        server,
+    )
+    target = f"127.0.0.1:{free_port()}"
+    server.add_insecure_port(target)
+    server.start()
+    stack = Stack(
+        servers,
+        extra_env={
+            "METRICS_TARGET": target,
+            "CONTACTS_TARGET": target,
+            "INGEST_MAX_IN_FLIGHT": "1",
+        },
+    )
+    try:
+        stack.start("ingest")
+        yield stack
+    finally:
+        services.released.set()
+        stack.stop()
+        server.stop(grace=None)
+
+
+def delivered(wamid: str) -> bytes:
+    return webhooks.body(
+        waba_id="200000000000001",
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="16505559999",
+        statuses=[webhooks.status(wamid, "delivered", 1_767_000_000, "16505550001")],
+    )
+
+
+def test_a_webhook_past_the_bound_is_answered_503_at_once(
+    ingest: Stack, services: SlowServices
+) -> None:
+    with futures.ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(ingest.post_webhook, delivered("wamid.first"))
+        assert services.called.wait(HOLD_SECONDS)
+
+        # Answered while the first still waits for the services.
+        shed = ingest.post_webhook(delivered("wamid.second"))
+        first_waits = not waiting.done()
+
+        services.released.set()
+        first = waiting.result()
+
+    assert shed.status_code == 503
+    assert "error" in shed.json()
+    assert first_waits
+    assert first.status_code == 200
+
+
+def test_a_webhook_is_taken_again_once_the_backlog_drains(
+    ingest: Stack, services: SlowServices
+) -> None:
+    with futures.ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(ingest.post_webhook, delivered("wamid.first"))
+        assert services.called.wait(HOLD_SECONDS)
+        shed = ingest.post_webhook(delivered("wamid.second"))
+        services.released.set()
+        waiting.result()
+
+    retried = ingest.post_webhook(delivered("wamid.second"))
+
+    assert [shed.status_code, retried.status_code] == [503, 200]
