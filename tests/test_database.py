@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+from psycopg import pq
+from psycopg.adapt import PyFormat
 
 from tests.stack import Servers
-from xobito.database import migrate, migration_files
+from xobito.database import migrate, migration_files, open_pool
 
 
 @pytest.fixture
@@ -47,3 +50,25 @@ def test_processes_migrating_together_apply_each_file_once(
             )
         ]
     assert versions == [path.stem for path in migration_files()]
+
+
+def test_pooled_connections_send_lists_in_binary_and_keep_every_text(
+    servers: Servers,
+) -> None:
+    awkward = ['a "quoted", {braced} text', "back\\slash", "NULL", "", "é ✓"]
+
+    async def round_trip() -> tuple[pq.Format, list[str]]:
+        pool = await open_pool(servers.postgres.url, min_size=1, max_size=1)
+        async with pool, pool.connection() as conn:
+            dumper = conn.adapters.get_dumper(list, PyFormat.AUTO)
+            cursor = await conn.execute(
+                "SELECT t FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n)"
+                " ORDER BY n",
+                [awkward],
+            )
+            return dumper.format, [row["t"] for row in await cursor.fetchall()]
+
+    sent_as, read_back = asyncio.run(round_trip())
+
+    assert sent_as == pq.Format.BINARY
+    assert read_back == awkward

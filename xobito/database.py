@@ -9,10 +9,12 @@ together apply them one after the other, so each is applied once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import structlog
 from psycopg.rows import dict_row
+from psycopg.types.array import ListBinaryDumper
 from psycopg_pool import AsyncConnectionPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -72,7 +74,17 @@ async def open_pool(
         min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row, "autocommit": False},
+        configure=_binary_lists,
         open=False,
     )
     await pool.open(wait=True, timeout=60)
     return pool
+
+
+async def _binary_lists(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Send lists in PostgreSQL's binary format.
+
+    The text format quotes every element of an array in Python: five
+    times the CPU for the column arrays that batched writes unnest.
+    """
+    conn.adapters.register_dumper(list, ListBinaryDumper)
