@@ -2,8 +2,7 @@
 
 Starts durable PostgreSQL and Valkey servers and the four services, as
 `make run` does, runs each measurement, prints a table, and writes
-bench/results/latest.json. The subscription fan-out is not measured
-yet.
+bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -18,13 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, export, filter_sendable, ingest, recipients
+from bench import (
+    ceilings,
+    export,
+    filter_sendable,
+    ingest,
+    recipients,
+    subscriptions,
+)
 from tests.stack import Stack, running_servers
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
     "ceiling": ceilings.measure,
     "ingest": ingest.measure,
+    "subscriptions": subscriptions.measure,
     "filter_sendable": filter_sendable.measure,
     "recipients_1m": recipients.measure,
     # After recipients_1m, whose campaign it exports.

@@ -1,4 +1,4 @@
-"""Webhooks at full speed through ingest, metrics and contacts.
+"""Webhooks at full speed through ingest, metrics and contacts, then more.
 
 A campaign's sends are recorded first; then the load generator posts
 signed Meta-format bodies of 1-5 delivered and read statuses (3% of the
@@ -6,19 +6,26 @@ bodies again, as Meta's retries; 3% replies) for a fixed time. Only what
 the counters show is counted: each delivered or read status moves one
 counter once. A probe posts one read status every 100 ms to a campaign of
 its own and times the change of its counters from the webhook's 200.
+
+Then the overload: bodies posted at twice the rate just sustained,
+whatever the answers, for OVERLOAD_SECONDS. Ingest should shed what it
+cannot take with 503 (Meta retries), keep its memory bounded, and answer
+the backlog it took soon after the posting stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import Any
 
 import grpc
 import httpx
+import psutil
 
-from bench.loadgen import LoadResult, post_for_async
+from bench.loadgen import NO_ANSWER, LoadResult, post_at_rate_async, post_for_async
 from bench.timing import percentile
 from tests.stack import APP_SECRET, Stack
 from xobito import webhooks
@@ -29,18 +36,25 @@ NUMBER = "100000000000002"
 RECIPIENTS = 150_000
 PROBES = 2_000
 SECONDS = 20.0
+# Concurrent deliveries, as Meta's many connections make them.
+WORKERS = 32
+OVERLOAD_SECONDS = 10.0
+# More connections than ingest takes webhooks at once (INGEST_MAX_IN_FLIGHT),
+# so that what it cannot take reaches it and is shed there.
+OVERLOAD_CONNECTIONS = 1024
 START = 1_767_000_000
 
 
-def _phone(campaign: int, index: int) -> str:
+def phone_of(campaign: int, index: int) -> str:
     return f"1777{campaign}{index:06d}"
 
 
-def _wamid(campaign: int, index: int) -> str:
+def wamid_of(campaign: int, index: int) -> str:
     return f"wamid.load-{campaign}-{index}"
 
 
-async def _register(stub: Any, campaign: int, count: int) -> str:
+async def register(stub: Any, campaign: int, count: int) -> str:
+    """Campaign number `campaign` with `count` recipients sent to; its id."""
     made = await stub.CreateCampaign(
         metrics_pb2.CreateCampaignRequest(
             workspace_id=WORKSPACE,
@@ -55,14 +69,14 @@ async def _register(stub: Any, campaign: int, count: int) -> str:
             metrics_pb2.AddRecipientsRequest(
                 campaign_id=made.id,
                 recipients=[
-                    metrics_pb2.Recipient(phone=_phone(campaign, i)) for i in indexes
+                    metrics_pb2.Recipient(phone=phone_of(campaign, i)) for i in indexes
                 ],
             )
         )
         sends = []
         for i in indexes:
             send = metrics_pb2.Send(
-                phone=_phone(campaign, i), wamid=_wamid(campaign, i)
+                phone=phone_of(campaign, i), wamid=wamid_of(campaign, i)
             )
             send.sent_at.FromSeconds(START)
             sends.append(send)
@@ -72,12 +86,14 @@ async def _register(stub: Any, campaign: int, count: int) -> str:
     return str(made.id)
 
 
-def webhook_bodies(count: int) -> list[bytes]:
-    """Bodies of 1-5 statuses for recipients of campaign 1, in order."""
+def webhook_bodies(
+    count: int, campaign: int = 1, recipients: int = RECIPIENTS
+) -> list[bytes]:
+    """Bodies of 1-5 statuses for recipients of a campaign, in order."""
     rng = random.Random(8)
     bodies: list[bytes] = []
     recipient = 0
-    while len(bodies) < count and recipient < RECIPIENTS:
+    while len(bodies) < count and recipient < recipients:
         roll = rng.random()
         if bodies and roll < 0.03:
             bodies.append(bodies[rng.randrange(len(bodies))])
@@ -86,25 +102,25 @@ def webhook_bodies(count: int) -> list[bytes]:
             replier = rng.randrange(max(recipient, 1))
             message = webhooks.text_message(
                 f"wamid.load-in-{len(bodies)}",
-                _phone(1, replier),
+                phone_of(campaign, replier),
                 START + 600,
                 "Is this still on?",
             )
-            bodies.append(_body(messages=[message]))
+            bodies.append(body(messages=[message]))
             continue
         statuses: list[dict[str, Any]] = []
         wanted = rng.randint(1, 5)
-        while len(statuses) < wanted and recipient < RECIPIENTS:
-            wamid, phone = _wamid(1, recipient), _phone(1, recipient)
+        while len(statuses) < wanted and recipient < recipients:
+            wamid, phone = wamid_of(campaign, recipient), phone_of(campaign, recipient)
             statuses.append(webhooks.status(wamid, "delivered", START + 5, phone))
             if len(statuses) < wanted and rng.random() < 0.6:
                 statuses.append(webhooks.status(wamid, "read", START + 60, phone))
             recipient += 1
-        bodies.append(_body(statuses=statuses))
+        bodies.append(body(statuses=statuses))
     return bodies
 
 
-def _body(**items: Any) -> bytes:
+def body(**items: Any) -> bytes:
     return webhooks.body(
         waba_id="200000000000002",
         phone_number_id=NUMBER,
@@ -123,8 +139,8 @@ async def _counters(stub: Any, campaign_id: str) -> metrics_pb2.Counters:
 async def _run(stack: Stack) -> dict[str, Any]:
     async with grpc.aio.insecure_channel(stack.metrics_target) as channel:
         stub = metrics_pb2_grpc.MetricsServiceStub(channel)
-        load_id = await _register(stub, 1, RECIPIENTS)
-        probe_id = await _register(stub, 2, PROBES)
+        load_id = await register(stub, 1, RECIPIENTS)
+        probe_id = await register(stub, 2, PROBES)
         bodies = webhook_bodies(RECIPIENTS)
         before = await _counters(stub, load_id)
 
@@ -149,16 +165,16 @@ async def _run(stack: Stack) -> dict[str, Any]:
                 for index in range(PROBES):
                     if done.is_set():
                         return
-                    wamid, phone = _wamid(2, index), _phone(2, index)
-                    body = _body(
+                    wamid, phone = wamid_of(2, index), phone_of(2, index)
+                    posted = body(
                         statuses=[webhooks.status(wamid, "read", START + 9, phone)]
                     )
                     reply = await client.post(
                         url,
-                        content=body,
+                        content=posted,
                         headers={
                             "Content-Type": "application/json",
-                            "X-Hub-Signature-256": webhooks.sign(body, APP_SECRET),
+                            "X-Hub-Signature-256": webhooks.sign(posted, APP_SECRET),
                         },
                     )
                     if reply.status_code != 200:
@@ -172,7 +188,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
             url,
             lambda i: bodies[i],
             APP_SECRET,
-            workers=16,
+            workers=WORKERS,
             seconds=SECONDS,
             limit=len(bodies),
         )
@@ -184,21 +200,88 @@ async def _run(stack: Stack) -> dict[str, Any]:
         watcher.cancel()
         after = await _counters(stub, load_id)
 
+        posted = sum(load.answers.values())
+        rate = 2 * load.answers[200] / load.seconds
+        overload = await _overload(stack, url, bodies, posted, rate)
+
     visible = (after.delivered - before.delivered) + (after.read - before.read)
     lags = []
     for k, acked in enumerate(probe_acks, start=1):
         seen = next(t for t, read in changes if read >= k)
         lags.append(max(0.0, (seen - acked) * 1000))
     return {
-        "statuses_per_s": round(visible / load.seconds, 1),
-        "webhooks_per_s": round(load.answers[200] / load.seconds, 1),
-        "ack_p50_ms": round(percentile(load.latencies_ms, 0.50), 2),
-        "ack_p99_ms": round(percentile(load.latencies_ms, 0.99), 2),
-        "lag_p99_ms": round(percentile(lags, 0.99), 2) if lags else None,
-        "answers": {str(code): n for code, n in sorted(load.answers.items())},
+        "ingest": {
+            "statuses_per_s": round(visible / load.seconds, 1),
+            "webhooks_per_s": round(load.answers[200] / load.seconds, 1),
+            "ack_p50_ms": round(percentile(load.latencies_ms, 0.50), 2),
+            "ack_p99_ms": round(percentile(load.latencies_ms, 0.99), 2),
+            "lag_p99_ms": round(percentile(lags, 0.99), 2) if lags else None,
+            "answers": _answers(load),
+            "seconds": round(load.seconds, 1),
+        },
+        "overload": overload,
+    }
+
+
+async def _overload(
+    stack: Stack, url: str, bodies: list[bytes], first: int, rate: float
+) -> dict[str, Any]:
+    """Post at `rate` for OVERLOAD_SECONDS; what was shed, kept, and how."""
+    processes = {
+        name: psutil.Process(stack.procs[name].pid)
+        for name in ("ingest", "metrics", "contacts")
+    }
+    peak_rss = {name: process.memory_info().rss for name, process in processes.items()}
+
+    async def sample_rss() -> None:
+        while True:
+            for name, process in processes.items():
+                peak_rss[name] = max(peak_rss[name], process.memory_info().rss)
+            await asyncio.sleep(0.1)
+
+    sampler = asyncio.create_task(sample_rss())
+    started = time.perf_counter()
+    load = await post_at_rate_async(
+        url,
+        # Past the prepared bodies, Meta's retries of the first ones.
+        lambda i: bodies[i % len(bodies)],
+        APP_SECRET,
+        rate=rate,
+        seconds=OVERLOAD_SECONDS,
+        connections=OVERLOAD_CONNECTIONS,
+        first=first,
+    )
+    sampler.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sampler
+
+    answered = sum(load.answers.values())
+    latencies = load.latencies_ms_by_answer
+    return {
+        "offered_per_s": round(rate, 1),
         "seconds": round(load.seconds, 1),
+        "shed_pct": round(100 * load.answers[503] / answered, 1),
+        "ack_p99_ms": _p99(latencies.get(200, [])),
+        "shed_p99_ms": _p99(latencies.get(503, [])),
+        "drain_s": round(max(0.0, load.last_answer_at - started - load.seconds), 2),
+        "max_rss_mb": {name: round(rss / 2**20, 1) for name, rss in peak_rss.items()},
+        "crashed": sorted(
+            name for name in processes if stack.procs[name].poll() is not None
+        ),
+        "answers": _answers(load),
+    }
+
+
+def _p99(samples: list[float]) -> float | None:
+    return round(percentile(samples, 0.99), 2) if samples else None
+
+
+def _answers(load: LoadResult) -> dict[str, int]:
+    return {
+        ("none" if code == NO_ANSWER else str(code)): n
+        for code, n in sorted(load.answers.items())
     }
 
 
 def measure(stack: Stack, **_: Any) -> dict[str, Any]:
-    return {"ingest": asyncio.run(_run(stack))}
+    return asyncio.run(_run(stack))
