@@ -29,8 +29,8 @@ from typing import Any, Generic, TypeVar
 from services.ingest.parser import BATCH_FIELDS
 from xobito.ingest.v1 import events_pb2
 
-# Hand-offs in flight at once. Two overlap one batch's round trips with
-# the next one's; more only split the queue into smaller batches.
+# Hand-offs in flight at once: while one waits for its commits, the next
+# is on its way.
 SLOTS = 2
 
 # What one hand-off answers.
