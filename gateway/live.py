@@ -120,7 +120,7 @@ class _Feed(Generic[K, V]):
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(self._resumable),
-                wait=wait_exponential_jitter(multiplier=0.1, max=2),
+                wait=wait_exponential_jitter(multiplier=0.1, max=2, jitter=0.2),
                 stop=self._given_up,
                 before_sleep=self._resuming,
                 reraise=True,

@@ -259,14 +259,14 @@ def test_resuming_gives_up_when_nothing_arrives_for_resume_for_s() -> None:
         upstream.refusal = Interrupted("still away")
         upstream.push(Interrupted())
         try:
-            async with asyncio.timeout(3):
+            async with asyncio.timeout(10):
                 await anext(stream)
         except Interrupted as error:
             assert str(error) == "still away"
         else:
             raise AssertionError("the interruption was not raised")
 
-        assert upstream.opened > 2
+        assert upstream.opened >= 2
         assert hub.active_campaigns() == 0
 
     run(test, resume_for_s=0.5)
