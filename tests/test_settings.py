@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from xobito.devenv import DEVELOPMENT_DEFAULTS
 from xobito.settings import Settings, SettingsError
 
 
@@ -20,3 +21,11 @@ def test_unmatched_after_seconds_comes_from_the_environment() -> None:
 def test_unmatched_after_seconds_must_be_a_number() -> None:
     with pytest.raises(SettingsError, match="UNMATCHED_AFTER_SECONDS"):
         Settings.from_env({"UNMATCHED_AFTER_SECONDS": "an hour"})
+
+
+def test_make_run_serves_a_prometheus_scrape_on_every_process() -> None:
+    settings = Settings.from_env(DEVELOPMENT_DEFAULTS)
+
+    assert settings.metrics_prometheus_port > 0
+    assert settings.contacts_prometheus_port > 0
+    assert settings.metrics_prometheus_port != settings.contacts_prometheus_port

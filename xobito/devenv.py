@@ -24,7 +24,12 @@ GENERATED_SECRETS = (
     "API_KEY_PEPPER",
 )
 # What a development machine serves that a deployment does not.
-DEVELOPMENT_DEFAULTS = {"GRAPHIQL": "true", "GRAPHQL_INTROSPECTION": "true"}
+DEVELOPMENT_DEFAULTS = {
+    "GRAPHIQL": "true",
+    "GRAPHQL_INTROSPECTION": "true",
+    "METRICS_PROMETHEUS_PORT": "9464",
+    "CONTACTS_PROMETHEUS_PORT": "9465",
+}
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
