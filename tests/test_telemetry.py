@@ -388,3 +388,27 @@ def _sample(scraped: str, name: str, **labels: str) -> float:
         if all(f'{key}="{wanted}"' in head for key, wanted in labels.items()):
             total += float(value)
     return total
+
+
+def test_no_span_keeps_a_query_string(
+    traced: Stack, collector: tuple[Collector, str]
+) -> None:
+    kept, _ = collector
+    secret = "verify-token-in-the-query"
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": secret,
+        "hub.challenge": "15551234567",
+    }
+
+    answer = httpx.get(f"{traced.ingest_url}/webhooks/whatsapp", params=query)
+
+    assert answer.status_code == 403
+    (handshake,) = eventually(
+        lambda: kept.named("xobito-ingest", "GET /webhooks/whatsapp"),
+        "the handshake span",
+    )
+    assert handshake.attributes
+    for value in handshake.attributes.values():
+        assert secret not in str(value)
+        assert "15551234567" not in str(value)

@@ -10,6 +10,9 @@ PostgreSQL statement and Redis command is a span of the trace that made
 it. The service name is OTEL_SERVICE_NAME, or `xobito-<process>`; the
 other standard variables (OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES,
 OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, ...) are read by the SDK.
+
+No span keeps a URL's query string: it may carry a searched phone
+number or the webhook's verify token.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _configured = False
 
@@ -87,11 +91,37 @@ def http_middleware() -> Middleware:
     alone, as the semantic conventions ask.
     """
     return Middleware(
-        OpenTelemetryMiddleware,
+        _TracedWithoutQuery,
         excluded_urls="/healthz$,/metrics$",
         default_span_details=_span_details,
         exclude_spans=["receive", "send"],
     )
+
+
+class _TracedWithoutQuery:
+    """OpenTelemetryMiddleware shown each request without its query string.
+
+    The app behind it gets the query string back untouched.
+    """
+
+    _KEPT = "xobito.query_string"
+
+    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
+        self._traced = OpenTelemetryMiddleware(self._restore(app), **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("query_string"):
+            scope = {**scope, "query_string": b"", self._KEPT: scope["query_string"]}
+        await self._traced(scope, receive, send)
+
+    @classmethod
+    def _restore(cls, app: ASGIApp) -> ASGIApp:
+        async def restored(scope: Scope, receive: Receive, send: Send) -> None:
+            if cls._KEPT in scope:
+                scope = {**scope, "query_string": scope[cls._KEPT]}
+            await app(scope, receive, send)
+
+        return restored
 
 
 def _span_details(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
