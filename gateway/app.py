@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gateway.auth import RequireApiKey, prepare_keys
+from gateway.bodylimit import BodyLimit
 from gateway.clients import Clients
 from gateway.dashboard import dashboard
 from gateway.export import export_recipients
@@ -105,7 +106,11 @@ def create_app(settings: Settings) -> Starlette:
                 methods=["GET"],
             ),
         ],
-        middleware=[telemetry.http_middleware(), Middleware(RequestLog)],
+        middleware=[
+            telemetry.http_middleware(),
+            Middleware(RequestLog),
+            Middleware(BodyLimit),
+        ],
         lifespan=lifespan,
     )
 

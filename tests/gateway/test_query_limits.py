@@ -7,6 +7,7 @@ replicas show each limit refusing a document before anything runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from graphql import (
     get_named_type,
 )
 
+from gateway.bodylimit import MAX_BODY_BYTES
 from gateway.schema import schema
 from tests.gateway.fakes import BROKEN_ID
 from tests.gateway.support import Keys, ask, make_key
@@ -191,3 +193,43 @@ def test_a_body_that_is_not_a_json_object_is_refused_with_400(
     )
 
     assert reply.status_code == 400
+
+
+def _big_query_body() -> bytes:
+    padding = "x" * (MAX_BODY_BYTES + 1)
+    query = "{ campaigns { totalCount } }"
+    return json.dumps({"query": query, "variables": {"x": padding}}).encode()
+
+
+def test_a_body_declared_over_the_cap_is_refused_with_413(
+    gateway: Stack, keys: Keys
+) -> None:
+    reply = httpx.post(
+        f"{gateway.gateway_url}/graphql",
+        content=_big_query_body(),
+        headers={"Authorization": f"Bearer {keys.one}"},
+    )
+
+    assert reply.status_code == 413
+    assert "limited to" in reply.json()["errors"][0]["message"]
+
+
+def test_a_chunked_body_over_the_cap_is_refused_with_413(
+    gateway: Stack, keys: Keys
+) -> None:
+    body = _big_query_body()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    reply = httpx.post(
+        f"{gateway.gateway_url}/graphql",
+        content=chunks(),
+        headers={
+            "Authorization": f"Bearer {keys.one}",
+            "Content-Type": "application/json",
+        },
+    )
+
+    assert reply.status_code == 413
