@@ -175,3 +175,15 @@ def test_two_active_keys_of_a_workspace_cannot_share_a_name(
 
     assert again.returncode == 2
     assert "already has an active key named ci" in again.stderr
+
+
+def test_simulate_refuses_a_negative_number_of_recipients() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "xobito", "simulate", "--recipients", "-3"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert finished.returncode == 2
+    assert "-3 is negative" in finished.stderr

@@ -38,7 +38,7 @@ mutation ($id: ID!, $categories: [String!]) {
       skipped { optedOut inactive alreadyQueued notRetryable }
     }
     ... on CampaignNotFoundError { message }
-    ... on UnknownCategoryError { category }
+    ... on UnknownCategoryError { category message }
   }
 }
 """
@@ -147,10 +147,13 @@ def test_an_unknown_category_is_an_error_in_the_result(
 
     answer = stack.graphql(RETRY, api_key, id=campaign_id, categories=["bad_luck"])
 
-    assert answer["retryFailed"] == {
-        "__typename": "UnknownCategoryError",
-        "category": "bad_luck",
-    }
+    result = answer["retryFailed"]
+    assert (result["__typename"], result["category"]) == (
+        "UnknownCategoryError",
+        "bad_luck",
+    )
+    assert "'bad_luck' is not a failure category" in result["message"]
+    assert "not_on_whatsapp" in result["message"]
 
 
 def test_an_unknown_campaign_is_an_error_in_the_result(

@@ -126,6 +126,13 @@ _APIKEY_ACTIONS = {
 }
 
 
+def _not_negative(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw} is negative")
+    return value
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from xobito.simulate import main as simulate
 
@@ -202,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate", help="play a realistic campaign against the running stack"
     )
-    simulate.add_argument("--recipients", type=int, default=1000)
+    simulate.add_argument("--recipients", type=_not_negative, default=1000)
     simulate.add_argument("--seed", type=int, default=None)
     simulate.add_argument(
         "--duration",

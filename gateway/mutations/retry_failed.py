@@ -71,8 +71,10 @@ async def retry_failed(
     wanted = sorted(set(categories or []))
     for category in wanted:
         if category not in _CATEGORIES:
+            known = ", ".join(sorted(_CATEGORIES))
             return UnknownCategoryError(
-                category=category, message="not a failure category"
+                category=category,
+                message=f"{category!r} is not a failure category ({known})",
             )
 
     try:
