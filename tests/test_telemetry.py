@@ -412,3 +412,22 @@ def test_no_span_keeps_a_query_string(
     for value in handshake.attributes.values():
         assert secret not in str(value)
         assert "15551234567" not in str(value)
+
+
+def test_no_span_carries_the_recipients_number(
+    collector: tuple[Collector, str], delivery: str
+) -> None:
+    kept, _ = collector
+    trace_id = webhook_trace(kept)
+    eventually(lambda: len(kept.trace(trace_id)) > 3, "the webhook's spans")
+    digits = {
+        "".join(filter(str.isdigit, send.phone))
+        for send in case_sends(CASES["status_delivered_basic"])
+    }
+    assert digits
+
+    with kept._lock:
+        spans = list(kept.spans)
+    for span in spans:
+        text = json.dumps(span.attributes, default=str) + span.name
+        assert not any(number in text for number in digits), span.name
