@@ -64,6 +64,7 @@ class Settings:
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 20
     graphql_max_tokens: int = 2000
+    graphql_max_cost: int = 50_000
     subscriptions_per_connection: int = 10
     websocket_allowed_origins: tuple[str, ...] = ()
     api_rate_limit: str = "1200/minute"
@@ -116,6 +117,7 @@ class Settings:
             graphql_max_depth=_int(env, "GRAPHQL_MAX_DEPTH", 12),
             graphql_max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 20),
             graphql_max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 2000),
+            graphql_max_cost=_int(env, "GRAPHQL_MAX_COST", 50_000),
             subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", 10),
             websocket_allowed_origins=tuple(
                 origin.strip()

@@ -22,14 +22,16 @@ from graphql import (
 
 from gateway.bodylimit import MAX_BODY_BYTES
 from gateway.schema import schema
-from tests.gateway.fakes import BROKEN_ID
+from tests.gateway.fakes import BROKEN_ID, FakeServices
 from tests.gateway.support import Keys, ask, make_key
 from tests.stack import Servers, Stack
 
 # Each field one level below the one before: the longest path in the schema.
+# Small pages keep it under the cost limit: only its depth is tested here.
 DEEPEST = """
-{ campaigns { edges { node { recipients { edges { node { contact {
-  history { edges { node { timeline { status } } } } } } } } } } } }
+{ campaigns(first: 10) { edges { node { recipients(first: 10) { edges { node {
+  contact { history(first: 10) { edges { node { timeline { status } } } } }
+} } } } } } }
 """
 DEEPEST_FIELDS = 12
 
@@ -100,6 +102,98 @@ def test_more_aliases_than_the_limit_are_refused(
 
     assert answer.get("data") is None
     assert "aliases found. Allowed: 3" in message(answer)
+
+
+# Up to 250 recipients, each with 250 history items and 250 flag changes.
+COSTLY_RECIPIENTS = """
+recipients(first: 250) { edges { node { timeline { at } contact {
+  history(first: 250) { edges { node { at timeline { at } } } }
+  flagHistory(first: 250) { edges { cursor } }
+} } } }
+"""
+
+# The cost of one campaign field asking COSTLY_RECIPIENTS.
+COSTLY_CAMPAIGN = 1 + 1 + 250 * (1 + 1 + 2 + 1 + (1 + 250 * 5) + (1 + 250 * 2))
+
+PAGED = """
+query ($id: ID!, $first: Int) { campaign(id: $id) {
+  recipients(first: $first) { edges { node { phone contact {
+    history(first: $first) { edges { node { at } } }
+  } } } }
+} }
+"""
+
+
+def campaign_calls(fakes: FakeServices, campaign_id: str) -> list[object]:
+    return [
+        request
+        for request in fakes.metrics.requests
+        if getattr(request, "campaign_id", None) == campaign_id
+    ]
+
+
+def test_twenty_aliases_of_a_costly_campaign_are_refused_before_running(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_costly")
+    aliased = " ".join(
+        f'a{n}: campaign(id: "cmp_costly") {{ {COSTLY_RECIPIENTS} }}' for n in range(20)
+    )
+
+    answer = ask(gateway, keys.one, f"{{ {aliased} }}")
+
+    assert answer.get("data") is None
+    assert message(answer) == (
+        f"query cost {20 * COSTLY_CAMPAIGN} exceeds the maximum of 50000"
+    )
+    assert campaign_calls(fakes, "cmp_costly") == []
+
+
+def test_the_cost_counts_each_spread_of_a_fragment(gateway: Stack, keys: Keys) -> None:
+    aliased = " ".join(
+        f'a{n}: campaign(id: "cmp_unknown") {{ ...costly }}' for n in range(20)
+    )
+    fragment = f"fragment costly on Campaign {{ {COSTLY_RECIPIENTS} }}"
+
+    answer = ask(gateway, keys.one, f"{{ {aliased} }} {fragment}")
+
+    assert answer.get("data") is None
+    assert message(answer).startswith(f"query cost {20 * COSTLY_CAMPAIGN} ")
+
+
+def test_a_recipients_page_with_short_contact_histories_is_answered(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_paged")
+
+    answer = ask(gateway, keys.one, PAGED, id="cmp_paged", first=10)
+
+    assert answer == {"data": {"campaign": {"recipients": {"edges": []}}}}
+
+
+def test_a_page_size_given_as_a_variable_counts_in_the_cost(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_paged_variable")
+
+    answer = ask(gateway, keys.one, PAGED, id="cmp_paged_variable", first=250)
+
+    assert answer.get("data") is None
+    cost = 1 + 1 + 250 * (1 + 1 + 1 + 1 + (1 + 250 * 3))
+    assert message(answer) == f"query cost {cost} exceeds the maximum of 50000"
+    assert campaign_calls(fakes, "cmp_paged_variable") == []
+
+
+def test_a_page_size_left_out_counts_as_the_default_page(
+    gateway: Stack, keys: Keys
+) -> None:
+    # 50 campaigns, 50 recipients each, 50 history items each.
+    nested = DEEPEST.replace("(first: 10)", "")
+
+    answer = ask(gateway, keys.one, nested)
+
+    assert answer.get("data") is None
+    assert message(answer).startswith("query cost 510151 ")
 
 
 def test_a_document_longer_than_the_token_limit_is_refused(
