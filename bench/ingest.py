@@ -129,6 +129,33 @@ def body(**items: Any) -> bytes:
     )
 
 
+async def post_read_probes(
+    url: str, campaign: int, count: int, stop: asyncio.Event, acks: list[float]
+) -> None:
+    """Post a read status of each probe recipient of campaign, one by one,
+    appending to acks when each was answered 200; until stop or a refusal."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        for index in range(count):
+            if stop.is_set():
+                return
+            status = webhooks.status(
+                wamid_of(campaign, index), "read", START + 9, phone_of(campaign, index)
+            )
+            posted = body(statuses=[status])
+            reply = await client.post(
+                url,
+                content=posted,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": webhooks.sign(posted, APP_SECRET),
+                },
+            )
+            if reply.status_code != 200:
+                return
+            acks.append(time.perf_counter())
+            await asyncio.sleep(0.1)
+
+
 async def _counters(stub: Any, campaign_id: str) -> metrics_pb2.Counters:
     campaign = await stub.GetCampaign(
         metrics_pb2.GetCampaignRequest(workspace_id=WORKSPACE, campaign_id=campaign_id)
@@ -160,30 +187,8 @@ async def _run(stack: Stack) -> dict[str, Any]:
                 if done.is_set() and update.counters.read >= len(probe_acks):
                     return
 
-        async def probe() -> None:
-            async with httpx.AsyncClient(timeout=30) as client:
-                for index in range(PROBES):
-                    if done.is_set():
-                        return
-                    wamid, phone = wamid_of(2, index), phone_of(2, index)
-                    posted = body(
-                        statuses=[webhooks.status(wamid, "read", START + 9, phone)]
-                    )
-                    reply = await client.post(
-                        url,
-                        content=posted,
-                        headers={
-                            "Content-Type": "application/json",
-                            "X-Hub-Signature-256": webhooks.sign(posted, APP_SECRET),
-                        },
-                    )
-                    if reply.status_code != 200:
-                        return
-                    probe_acks.append(time.perf_counter())
-                    await asyncio.sleep(0.1)
-
         watcher = asyncio.create_task(watch())
-        prober = asyncio.create_task(probe())
+        prober = asyncio.create_task(post_read_probes(url, 2, PROBES, done, probe_acks))
         load: LoadResult = await post_for_async(
             url,
             lambda i: bodies[i],

@@ -22,7 +22,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import grpc
-import httpx
 import orjson
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
@@ -31,7 +30,6 @@ from bench import ingest
 from bench.loadgen import post_for_async
 from bench.timing import percentile
 from tests.stack import APP_SECRET, Stack
-from xobito import webhooks
 from xobito.metrics.v1 import metrics_pb2_grpc
 
 SUBSCRIBERS = 1_000
@@ -146,42 +144,16 @@ def _api_key(stack: Stack) -> str:
     return made.stdout.strip().splitlines()[-1]
 
 
-async def _probe(url: str, watched: int, stop: asyncio.Event) -> list[float]:
-    """Post read statuses of the watched campaign; when each was acked."""
-    acks: list[float] = []
-    async with httpx.AsyncClient(timeout=30) as client:
-        for index in range(PROBES):
-            if stop.is_set():
-                break
-            status = webhooks.status(
-                ingest.wamid_of(watched, index),
-                "read",
-                ingest.START + 9,
-                ingest.phone_of(watched, index),
-            )
-            posted = ingest.body(statuses=[status])
-            reply = await client.post(
-                url,
-                content=posted,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": webhooks.sign(posted, APP_SECRET),
-                },
-            )
-            if reply.status_code != 200:
-                break
-            acks.append(time.perf_counter())
-            await asyncio.sleep(0.1)
-    return acks
-
-
 async def _load(stack: Stack) -> tuple[list[float], dict[str, Any]]:
     url = f"{stack.ingest_url}/webhooks/whatsapp"
     bodies = ingest.webhook_bodies(
         LOAD_RECIPIENTS, campaign=LOAD_CAMPAIGN, recipients=LOAD_RECIPIENTS
     )
     stop = asyncio.Event()
-    prober = asyncio.create_task(_probe(url, WATCHED_CAMPAIGN, stop))
+    acks: list[float] = []
+    prober = asyncio.create_task(
+        ingest.post_read_probes(url, WATCHED_CAMPAIGN, PROBES, stop, acks)
+    )
     load = await post_for_async(
         url,
         lambda i: bodies[i % len(bodies)],
@@ -191,7 +163,7 @@ async def _load(stack: Stack) -> tuple[list[float], dict[str, Any]]:
         limit=None,
     )
     stop.set()
-    acks = await prober
+    await prober
     return acks, {"webhooks_per_s": round(load.answers[200] / load.seconds, 1)}
 
 
