@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from xobito.database import migrate
 from xobito.devstack import LocalPostgres, LocalValkey, free_port
+from xobito.simulate import Target
 from xobito.webhooks import sign
 
 SERVICES = ("metrics", "contacts", "ingest", "gateway")
@@ -234,6 +235,18 @@ class Stack:
 
     def channel(self, service: str) -> grpc.Channel:
         return grpc.insecure_channel(getattr(self, f"{service}_target"))
+
+    def simulation_target(self, api_key: str, workspace: str = "test") -> Target:
+        """Where `xobito simulate` plays a campaign against this stack."""
+        return Target(
+            metrics=self.metrics_target,
+            contacts=self.contacts_target,
+            ingest_url=self.ingest_url,
+            gateway_url=self.gateway_url,
+            app_secret=APP_SECRET,
+            api_key=api_key,
+            workspace=workspace,
+        )
 
     def post_webhook(
         self,

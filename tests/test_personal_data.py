@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack import APP_SECRET, SERVICES, Stack
+from tests.stack import SERVICES, Stack
 from xobito import simulate as simulator
 
 # Levels below INFO; lines without a level (PostgreSQL's, Valkey's) count.
@@ -77,15 +77,7 @@ def test_a_whole_campaign_logs_no_phone_number_and_no_message_text(
 
     monkeypatch.setattr(simulator, "post_bodies", recording)
     offsets = {path: path.stat().st_size for path in log_files(stack)}
-    target = simulator.Target(
-        metrics=stack.metrics_target,
-        contacts=stack.contacts_target,
-        ingest_url=stack.ingest_url,
-        gateway_url=stack.gateway_url,
-        app_secret=APP_SECRET,
-        api_key=api_key,
-        workspace="test",
-    )
+    target = stack.simulation_target(api_key)
 
     campaign, truth, reported, _ = asyncio.run(
         simulator.simulate(target, recipients=200, seed=53, duration=0)

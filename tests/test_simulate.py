@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.stack import APP_SECRET, Stack
-from xobito.simulate import COUNTERS, Target, simulate
+from tests.stack import Stack
+from xobito.simulate import COUNTERS, simulate
 
 
 def test_simulated_campaign_counters_equal_its_ground_truth(
     stack: Stack, api_key: str
 ) -> None:
-    target = Target(
-        metrics=stack.metrics_target,
-        contacts=stack.contacts_target,
-        ingest_url=stack.ingest_url,
-        gateway_url=stack.gateway_url,
-        app_secret=APP_SECRET,
-        api_key=api_key,
-        workspace="test",
-    )
+    target = stack.simulation_target(api_key)
 
     _, truth, reported, _ = asyncio.run(
         simulate(target, recipients=300, seed=7, duration=0)

@@ -26,9 +26,9 @@ from gateway.schema import schema
 from tests.gateway.support import make_key
 from tests.gateway.wsclient import socket
 from tests.sender import post_case
-from tests.stack import APP_SECRET, Stack
+from tests.stack import Stack
 from tests.test_unmatched_statuses import age_parked_statuses
-from xobito.simulate import Target, simulate
+from xobito.simulate import simulate
 
 UNKNOWN_CAMPAIGN = "cmp_nobody_ever_made_this"
 UNKNOWN_PHONE = "15550009876"
@@ -139,15 +139,7 @@ def snapshot(world: World) -> str:
 
 @pytest.fixture(scope="module")
 def world(stack: Stack, api_key: str) -> Iterator[World]:
-    target = Target(
-        metrics=stack.metrics_target,
-        contacts=stack.contacts_target,
-        ingest_url=stack.ingest_url,
-        gateway_url=stack.gateway_url,
-        app_secret=APP_SECRET,
-        api_key=api_key,
-        workspace="test",
-    )
+    target = stack.simulation_target(api_key)
     campaign, *_ = asyncio.run(simulate(target, recipients=60, seed=31, duration=0))
     rows = stack.graphql(
         "query ($id: ID!) { campaign(id: $id) {"
