@@ -189,6 +189,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
 
         watcher = asyncio.create_task(watch())
         prober = asyncio.create_task(post_read_probes(url, 2, PROBES, done, probe_acks))
+        cpu = _CpuMeter(stack)
         load: LoadResult = await post_for_async(
             url,
             lambda i: bodies[i],
@@ -197,6 +198,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
             seconds=SECONDS,
             limit=len(bodies),
         )
+        cpu_seconds = cpu.used()
         done.set()
         await prober
         deadline = time.perf_counter() + 30
@@ -223,6 +225,10 @@ async def _run(stack: Stack) -> dict[str, Any]:
             "lag_p99_ms": round(percentile(lags, 0.99), 2) if lags else None,
             "answers": _answers(load),
             "seconds": round(load.seconds, 1),
+            "cpu_ms_per_webhook": {
+                name: round(1000 * used / max(posted, 1), 3)
+                for name, used in cpu_seconds.items()
+            },
         },
         "overload": overload,
     }
@@ -275,6 +281,55 @@ async def _overload(
         ),
         "answers": _answers(load),
     }
+
+
+class _CpuMeter:
+    """CPU time each process of the system has used since it was made.
+
+    PostgreSQL counts its server and every backend; the load generator is
+    this process (the probes and the counters' watch with it).
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self._processes = {
+            name: [psutil.Process(stack.procs[name].pid)]
+            for name in ("ingest", "metrics", "contacts")
+        }
+        self._processes["postgres"] = [
+            psutil.Process(stack.servers.procs["postgres"].pid)
+        ]
+        self._processes["loadgen"] = [psutil.Process()]
+        self._started = self._now()
+
+    def used(self) -> dict[str, float]:
+        now = self._now()
+        return {name: now[name] - self._started[name] for name in now}
+
+    def _now(self) -> dict[str, float]:
+        # Backends come and go with the pools; the ones that went took
+        # their CPU with them, so the pools' connections must outlive the
+        # measure (they do: the services keep theirs).
+        return {
+            name: sum(_cpu(p) for p in _with_children(processes))
+            for name, processes in self._processes.items()
+        }
+
+
+def _with_children(processes: list[psutil.Process]) -> list[psutil.Process]:
+    found = []
+    for process in processes:
+        found.append(process)
+        if process.pid != psutil.Process().pid:
+            found += process.children(recursive=True)
+    return found
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
 
 
 def _p99(samples: list[float]) -> float | None:
