@@ -3,7 +3,9 @@ unexpected failure reaches the client.
 
 Documents are refused before execution when they are too long (tokens),
 too deep, use too many aliases or would cost too much (see QueryCost), and
-introspection only answers where settings allow it (development). An
+introspection only answers where settings allow it (development). A text
+asked before is neither parsed nor validated again (see Documents); its
+cost, which depends on the variables, is computed for each operation. An
 error not written for clients is replaced by "Unexpected error." with a
 reference; the gateway's log has the traceback under the same reference.
 """
@@ -11,35 +13,39 @@ reference; the gateway's log has the traceback under the same reference.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from functools import lru_cache, partial
 from typing import Any
 
 import structlog
 from graphql import (
+    ASTValidationRule,
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
+    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     get_named_type,
+    parse,
+    specified_rules,
     value_from_ast_untyped,
 )
 from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.schema.schema import validate_document
 
 from gateway.cursors import DEFAULT_FIRST, MAX_FIRST
 from gateway.errors import is_masked
@@ -88,11 +94,12 @@ class QueryCost:
 
     def __init__(
         self,
-        context: ValidationContext,
+        schema: GraphQLSchema,
+        document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
     ) -> None:
-        self.context = context
+        self.schema = schema
         self.operation = operation
         self.variables = dict(variables)
         for definition in operation.variable_definitions or ():
@@ -100,10 +107,15 @@ class QueryCost:
             if name not in self.variables and definition.default_value:
                 default = value_from_ast_untyped(definition.default_value)
                 self.variables[name] = default
+        self.definitions = {
+            node.name.value: node
+            for node in document.definitions
+            if isinstance(node, FragmentDefinitionNode)
+        }
         self.fragments: dict[str, int] = {}
 
     def total(self) -> int:
-        root = self.context.schema.get_root_type(self.operation.operation)
+        root = self.schema.get_root_type(self.operation.operation)
         return self.selection(self.operation.selection_set, root)
 
     def selection(
@@ -120,7 +132,7 @@ class QueryCost:
                 inner = (
                     kind
                     if condition is None
-                    else self.context.schema.get_type(condition.name.value)
+                    else self.schema.get_type(condition.name.value)
                 )
                 total += self.selection(node.selection_set, inner)
         return total
@@ -130,9 +142,9 @@ class QueryCost:
         another rule) counts nothing."""
         if name not in self.fragments:
             self.fragments[name] = 0
-            fragment = self.context.get_fragment(name)
+            fragment = self.definitions.get(name)
             if fragment is not None:
-                kind = self.context.schema.get_type(fragment.type_condition.name.value)
+                kind = self.schema.get_type(fragment.type_condition.name.value)
                 self.fragments[name] = self.selection(fragment.selection_set, kind)
         return self.fragments[name]
 
@@ -161,43 +173,120 @@ class QueryCost:
         return max(0, min(size, MAX_FIRST))
 
 
-class QueryCostLimiter(AddValidationRules):
-    """Refuses an operation whose cost (see QueryCost) exceeds max_cost."""
+def cost_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any],
+    max_cost: int,
+) -> list[GraphQLError]:
+    """An error for each operation of the document costing over max_cost."""
+    errors = []
+    for node in document.definitions:
+        if not isinstance(node, OperationDefinitionNode):
+            continue
+        cost = QueryCost(schema, document, node, variables).total()
+        if cost > max_cost:
+            errors.append(
+                GraphQLError(
+                    f"query cost {cost} exceeds the maximum of {max_cost}", node
+                )
+            )
+    return errors
 
-    def __init__(self, max_cost: int) -> None:
-        super().__init__([])
+
+Checked = tuple[DocumentNode, tuple[GraphQLError, ...]]
+
+
+class Documents:
+    """Documents parsed and validated once, by their text.
+
+    What validation finds depends on the text alone (the rules are fixed
+    for a schema), so a document asked again skips both steps; only its
+    cost, which depends on the variables, is computed each time. Texts
+    longer than MAX_CACHED_CHARS are checked afresh every time, so that
+    the cache holds a bounded amount of memory.
+    """
+
+    MAX_CACHED_CHARS = 8192
+
+    def __init__(
+        self,
+        rules: Sequence[type[ASTValidationRule]],
+        max_tokens: int,
+        size: int = 256,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.max_tokens = max_tokens
+        self.cached = lru_cache(maxsize=size)(self.check)
+
+    def check(self, schema: GraphQLSchema, query: str) -> Checked:
+        """The document, and what validation finds wrong with it.
+
+        Raises GraphQLError when the text does not parse or has more
+        tokens than allowed.
+        """
+        document = parse(query, max_tokens=self.max_tokens)
+        errors = validate_document(schema, document, self.rules)
+        return document, tuple(errors)
+
+    def get(self, schema: GraphQLSchema, query: str) -> Checked:
+        if len(query) > self.MAX_CACHED_CHARS:
+            return self.check(schema, query)
+        return self.cached(schema, query)
+
+
+class CheckDocument(SchemaExtension):
+    """Parses and validates through Documents, then refuses an operation
+    whose cost exceeds max_cost.
+
+    A text that does not parse is left to strawberry, which reports why.
+    """
+
+    def __init__(self, documents: Documents, max_cost: int) -> None:
+        self.documents = documents
         self.max_cost = max_cost
+        self.checked: Checked | None = None
 
-    def on_operation(self) -> Iterator[None]:
-        variables = self.execution_context.variables or {}
-        max_cost = self.max_cost
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        # For strawberry's own parse, of a text Documents refused.
+        context.parse_options["max_tokens"] = self.documents.max_tokens
+        if context.query is not None and context.graphql_document is None:
+            with suppress(GraphQLError):
+                self.checked = self.documents.get(context.schema._schema, context.query)
+                context.graphql_document = self.checked[0]
+        yield
 
-        class QueryCostRule(ValidationRule):
-            def enter_operation_definition(
-                self, node: OperationDefinitionNode, *_: object
-            ) -> None:
-                cost = QueryCost(self.context, node, variables).total()
-                if cost > max_cost:
-                    self.report_error(
-                        GraphQLError(
-                            f"query cost {cost} exceeds the maximum of {max_cost}",
-                            node,
-                        )
-                    )
-
-        self.validation_rules = [QueryCostRule]
-        yield from super().on_operation()
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema = context.schema._schema
+        document = context.graphql_document
+        assert document is not None, "validation follows a successful parse"
+        if self.checked is not None and self.checked[0] is document:
+            errors = list(self.checked[1])
+        else:
+            errors = validate_document(schema, document, self.documents.rules)
+        if not errors:
+            variables = context.variables or {}
+            errors = cost_errors(schema, document, variables, self.max_cost)
+        context.pre_execution_errors = errors
+        yield
 
 
 def guards(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """A fresh set of extensions for each operation."""
-    chosen: list[Callable[[], SchemaExtension]] = [
-        partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
-        partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
-        partial(QueryCostLimiter, max_cost=settings.graphql_max_cost),
-        MaskUnexpected,
+    """The extensions each operation gets, fresh; the rules and the cache
+    of checked documents are made once, here."""
+    rules: list[type[ASTValidationRule]] = [
+        *specified_rules,
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(
+            max_alias_count=settings.graphql_max_aliases
+        ).validation_rules,
     ]
     if not settings.graphql_introspection:
-        chosen.append(DisableIntrospection)
-    return chosen
+        rules.append(NoSchemaIntrospectionCustomRule)
+    documents = Documents(rules, max_tokens=settings.graphql_max_tokens)
+    return [
+        partial(CheckDocument, documents, max_cost=settings.graphql_max_cost),
+        MaskUnexpected,
+    ]
