@@ -17,10 +17,13 @@ not an error, unless nothing arrives for `resume_for_s`.
 The key carries the workspace, so a subscriber only ever joins a stream
 opened with its own workspace's access check.
 
-Each fan-out is a span, `campaignCounters push`, and the gauge
-`xobito.gateway.subscriptions` counts the subscribers. Known shortcoming:
-the push span starts a trace of its own, as the counters carry no trace
-context from the webhook that changed them.
+Each fan-out is a span, `campaignCounters push`. The gauge
+`xobito.gateway.subscriptions` counts the subscribers of a hub that
+counts them; the counters' hub does not, as its subscribers are the
+renderings of gateway.broadcast, which counts the clients' instead.
+
+Known shortcoming: the push span starts a trace of its own, as the
+counters carry no trace context from the webhook that changed them.
 """
 
 from __future__ import annotations
@@ -199,12 +202,14 @@ class Hub(Generic[K, V]):
         name: str = "feed",
         resume_on: tuple[type[Exception], ...] = (),
         resume_for_s: float = 30.0,
+        counted: bool = True,
     ) -> None:
         self.watch = watch
         self.interval_s = interval_s
         self.name = name
         self.resume_on = resume_on
         self.resume_for_s = resume_for_s
+        self.counted = counted
         self._feeds: dict[K, _Feed[K, V]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -226,7 +231,8 @@ class Hub(Generic[K, V]):
             log.debug("feed opened", key=key)
         slot: _Slot[V] = _Slot()
         feed.join(slot)
-        subscriptions.add(1, {"subscription": self.name})
+        if self.counted:
+            subscriptions.add(1, {"subscription": self.name})
         try:
             while True:
                 try:
@@ -235,7 +241,8 @@ class Hub(Generic[K, V]):
                     return
                 yield value
         finally:
-            subscriptions.add(-1, {"subscription": self.name})
+            if self.counted:
+                subscriptions.add(-1, {"subscription": self.name})
             feed.slots.discard(slot)
             if not feed.slots and self._feeds.get(key) is feed:
                 self._forget(feed)
@@ -268,6 +275,9 @@ class Live:
             lambda key: metrics_client.watch_counters(*key),
             name="campaignCounters",
             resume_on=(UnavailableError,),
+            # Its subscribers are renderings (gateway.broadcast), which
+            # count the subscriptions they serve.
+            counted=False,
         )
 
     async def close(self) -> None:

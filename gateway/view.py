@@ -1,24 +1,30 @@
-"""The GraphQL endpoint: its context, and the WebSocket's own sign-in."""
+"""The GraphQL endpoint: its context, the WebSocket's own sign-in, and
+shared subscriptions (gateway.broadcast) sent as they were serialized."""
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import aclosing
+from typing import Any, cast
 
+import orjson
 import structlog
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.types.unset import UnsetType
 
 from gateway.auth import authenticate, authorization_of
+from gateway.broadcast import Broadcast, Rendering
 from gateway.context import Context
 
 log = structlog.get_logger(__name__)
@@ -27,13 +33,55 @@ log = structlog.get_logger(__name__)
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler, closing the socket with
     4400 on a message of the wrong shape (`null`, a list, a numeric id, a
-    subscribe without an object payload) where it would crash."""
+    subscribe without an object payload) where it would crash, and sending
+    a shared subscription's frames as the rendering serialized them."""
+
+    websocket: WebSocketAdapter
 
     async def handle_message(self, message: Message) -> None:
         if _malformed(message):
             await self.handle_invalid_message("Failed to parse message")
             return
         await super().handle_message(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        broadcast = cast("GraphQLView", self.view).broadcast
+        rendering = broadcast.rendering_of(
+            operation.query,
+            operation.variables,
+            operation.operation_name,
+            self.context,
+        )
+        if rendering is None:
+            await super().run_operation(operation)
+            return
+        try:
+            await self._send_shared(operation, broadcast, rendering)
+        except WebSocketDisconnected:
+            return  # the socket's own loop ends every operation
+        except Exception:
+            log.exception("shared subscription failed", field=rendering.root)
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    async def _send_shared(
+        self,
+        operation: Operation[Context, None],
+        broadcast: Broadcast,
+        rendering: Rendering,
+    ) -> None:
+        """Each frame, under the operation's id, until the rendering ends."""
+        head = f'{{"id":{orjson.dumps(operation.id).decode()},"type":'
+        async with aclosing(broadcast.subscribe(rendering)) as frames:
+            async for frame in frames:
+                if frame.type == "error":
+                    # As Operation.send_operation_message does: the id is
+                    # free again once the client learns the operation ended.
+                    operation.completed = True
+                    self.forget_id(operation.id)
+                text = f'{head}"{frame.type}","payload":{frame.payload}}}'
+                await self.websocket.send_text(text)
+                if operation.completed:
+                    return
 
 
 class WebSocketAdapter(ASGIWebSocketAdapter):
@@ -42,6 +90,13 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
 
     async def close(self, code: int, reason: str) -> None:
         await super().close(code, reason.encode()[:123].decode(errors="ignore"))
+
+    async def send_text(self, text: str) -> None:
+        """A message serialized already."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 def _malformed(message: object) -> bool:
@@ -59,9 +114,12 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     websocket_adapter_class = WebSocketAdapter
 
-    def __init__(self, schema: BaseSchema, *, pepper: str, **options: Any) -> None:
+    def __init__(
+        self, schema: BaseSchema, *, pepper: str, max_tokens: int, **options: Any
+    ) -> None:
         super().__init__(schema, **options)
         self.pepper = pepper
+        self.broadcast = Broadcast(schema, max_tokens=max_tokens)
 
     def parse_json(self, data: str | bytes) -> Any:
         """Strawberry's, but a body that is not a JSON object or list (`0`,
