@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -281,6 +282,13 @@ def test_each_process_answers_a_prometheus_scrape(traced: Stack, delivery: str) 
     assert 'outcome="recorded"' in _line(ingest, "xobito_ingest_events_total")
     assert _sample(ingest, "xobito_ingest_batch_size_count") == 1
     assert _sample(
+        ingest,
+        "http_server_request_duration_seconds_count",
+        http_request_method="POST",
+        http_route="/webhooks/whatsapp",
+        http_response_status_code="200",
+    )
+    assert _sample(
         metrics, "rpc_server_duration_milliseconds_count", rpc_method="RecordEvents"
     )
     assert _line(metrics, "xobito_statuses_parked")
@@ -324,6 +332,38 @@ def test_reconcile_exports_the_drift_it_repaired(
     assert done.returncode == 0, done.stderr
     points = kept.points.get(("xobito-reconcile", "xobito.counters.drift"))
     assert points == [({"field": "delivered"}, 2)]
+
+
+def _configured_span(**env: str) -> str:
+    """Whether a span of a freshly configured process records, and has ids."""
+    script = (
+        "from opentelemetry import trace\n"
+        "from xobito import telemetry\n"
+        "telemetry.configure('test')\n"
+        "span = trace.get_tracer('test').start_span('span')\n"
+        "print(span.is_recording(), span.get_span_context().is_valid)\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_spans_record_nothing_when_no_trace_is_exported() -> None:
+    assert _configured_span() == "False True"
+
+
+def test_spans_record_when_traces_are_exported_or_a_sampler_is_set() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+
+    assert _configured_span(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint) == "True True"
+    assert _configured_span(OTEL_TRACES_SAMPLER="always_on") == "True True"
 
 
 def test_the_gateway_answers_a_scrape_with_graphql_latency(
