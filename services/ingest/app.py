@@ -49,7 +49,7 @@ from services.ingest.parser import (
     WebhookFormatError,
     parse_webhook,
 )
-from services.ingest.routing import Router, route_keys, split
+from services.ingest.routing import Router, Unroutable, route_keys, split
 from services.ingest.store import DeadLetter, IngestStore
 from xobito import telemetry
 from xobito.ingest.v1 import events_pb2
@@ -59,6 +59,7 @@ PATH = "/webhooks/whatsapp"
 MAX_BODY_BYTES = 1024 * 1024
 _TRY_LATER = "not recorded; try again later"
 _BUSY = "too many webhooks in flight; try again later"
+_RECORDED = orjson.dumps({"status": "recorded"})
 
 # Failures of what ingest runs on, which pass: Meta should retry.
 _INFRASTRUCTURE = (
@@ -171,7 +172,7 @@ class Webhooks:
             response = _error(refusal.status_code, str(refusal))
             summary["error"] = str(refusal)
         else:
-            response = JSONResponse({"status": "recorded"})
+            response = Response(_RECORDED, media_type="application/json")
 
         webhook_metrics.record(response.status_code, summary)
         log.info(
@@ -246,16 +247,9 @@ class Webhooks:
         await self._mark_own_keywords(batch, summary)
 
         dead_letters = _rejections(parsed.rejected, body)
-        results, stored = await asyncio.gather(
-            self._batcher.submit(batch),
-            self._store.record(unroutable, dead_letters, received_at),
-            return_exceptions=True,
+        results = await self._submit_and_keep(
+            batch, unroutable, dead_letters, received_at
         )
-        if isinstance(results, BaseException):
-            raise results
-        if isinstance(stored, BaseException):
-            raise stored
-
         for result in results:
             summary[result.service] = _outcome(result)
         if any(result.outcome == UNAVAILABLE for result in results):
@@ -269,6 +263,28 @@ class Webhooks:
             )
         if refused:
             await self._store.record((), _refusals(refused), received_at)
+
+    async def _submit_and_keep(
+        self,
+        batch: events_pb2.EventBatch,
+        unroutable: list[Unroutable],
+        dead_letters: list[DeadLetter],
+        received_at: datetime,
+    ) -> Sequence[CallResult]:
+        """Hand batch off while ingest keeps what is its own to keep."""
+        if not unroutable and not dead_letters:
+            # The usual webhook, which ingest keeps nothing of: no tasks.
+            return await self._batcher.submit(batch)
+        results, stored = await asyncio.gather(
+            self._batcher.submit(batch),
+            self._store.record(unroutable, dead_letters, received_at),
+            return_exceptions=True,
+        )
+        if isinstance(results, BaseException):
+            raise results
+        if isinstance(stored, BaseException):
+            raise stored
+        return results
 
     async def _mark_own_keywords(
         self, batch: events_pb2.EventBatch, summary: dict[str, Any]
