@@ -8,7 +8,8 @@ with them connected and idle. Then the load generator posts webhooks of
 another campaign at full speed while a probe posts one read status of
 the watched campaign every 100 ms; each subscriber's update latency is
 the time from the probe webhook's 200 to the first update on that
-socket showing it.
+socket showing it, and the gateway's CPU time per update sent to one
+subscriber (the load goes to ingest: the gateway only fans out).
 """
 
 from __future__ import annotations
@@ -193,6 +194,24 @@ def _rss(process: psutil.Process) -> int:
     return int(process.memory_info().rss)
 
 
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _settled_cpu_s(process: psutil.Process, limit_s: float = 30) -> float:
+    """The process's CPU time once it has sent the updates it was behind
+    on: when half a second passes with next to no CPU used."""
+    deadline = time.monotonic() + limit_s
+    used = _cpu_s(process)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        used, previous = _cpu_s(process), used
+        if used - previous < 0.02:
+            break
+    return used
+
+
 def measure(stack: Stack, **_: Any) -> dict[str, Any]:
     campaign_id = asyncio.run(_register(stack))
     api_key = _api_key(stack)
@@ -217,7 +236,9 @@ def measure(stack: Stack, **_: Any) -> dict[str, Any]:
     time.sleep(IDLE_SECONDS)
     idle = _rss(gateway)
 
+    cpu_before = _cpu_s(gateway)
     acks, load = asyncio.run(_load(stack))
+    cpu_s = _settled_cpu_s(gateway) - cpu_before
     clients.send("stop")
     updates: list[Update] = clients.recv()
     here.send("stop")
@@ -226,6 +247,8 @@ def measure(stack: Stack, **_: Any) -> dict[str, Any]:
         process.join()
 
     latencies = _latencies_ms(acks, updates)
+    # Each subscriber's first update came before the load.
+    sent = max(1, len(updates) - SUBSCRIBERS)
     return {
         "subscriptions": {
             "subscribers": SUBSCRIBERS,
@@ -234,6 +257,7 @@ def measure(stack: Stack, **_: Any) -> dict[str, Any]:
             "rss_mb_per_1k_idle": round(
                 (idle - before) / 2**20 * 1000 / SUBSCRIBERS, 1
             ),
+            "gateway_cpu_us_per_update": round(cpu_s / sent * 1e6, 1),
             "probes": len(acks),
             "load_webhooks_per_s": load["webhooks_per_s"],
         }

@@ -54,7 +54,7 @@ class Rendering:
 
     workspace: str
     query: str
-    variables: bytes  # JSON with sorted keys, so that equal means equal
+    variables: str  # JSON with sorted keys, so that equal means equal
     operation_name: str | None
     root: str  # the subscription field
     # The first subscriber's, without its socket: it runs the rendering.
@@ -107,7 +107,8 @@ class Broadcast:
         return Rendering(
             workspace=context.workspace_id,
             query=query,
-            variables=orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+            # Not orjson's bytes: they keep its 4 KiB buffer per subscriber.
+            variables=_dumps(variables or {}, orjson.OPT_SORT_KEYS),
             operation_name=operation_name,
             root=root,
             context=replace(context, websocket=None, connection_params=None),
@@ -164,8 +165,8 @@ def _error_frame(errors: list[GraphQLError]) -> Frame:
     return Frame("error", _dumps([error.formatted for error in errors]))
 
 
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
+def _dumps(value: object, option: int = 0) -> str:
+    return orjson.dumps(value, option=option).decode()
 
 
 @functools.lru_cache(maxsize=256)
