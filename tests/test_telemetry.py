@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -332,6 +333,22 @@ def test_reconcile_exports_the_drift_it_repaired(
     assert done.returncode == 0, done.stderr
     points = kept.points.get(("xobito-reconcile", "xobito.counters.drift"))
     assert points == [({"field": "delivered"}, 2)]
+
+
+def test_a_webhook_continues_its_callers_trace_when_no_trace_is_exported(
+    stack: Stack,
+) -> None:
+    trace_id = secrets.token_hex(16)
+    traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+    reply = stack.post_webhook(b"{}", headers={"traceparent": traceparent})
+
+    assert reply.status_code == 400
+    text = stack.log_path("ingest").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line[:1] == "{"]
+    (webhook,) = [line for line in lines if line.get("trace_id") == trace_id]
+    assert webhook["event"] == "webhook"
+    assert len(webhook["span_id"]) == 16
 
 
 def _configured_span(**env: str) -> str:
