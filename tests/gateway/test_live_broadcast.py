@@ -11,7 +11,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import orjson
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 
+from gateway import broadcast as broadcast_module
 from gateway.broadcast import Broadcast, Frame, Rendering
 from gateway.context import Context
 from gateway.errors import NotFoundError
@@ -228,5 +235,38 @@ def test_only_a_shared_field_subscription_is_shared() -> None:
             )
             assert rendering is None, query
         assert gateway.broadcast.rendering_of(COUNTERS, [], None, context) is None
+
+    run(test)
+
+
+def test_the_gauge_counts_each_subscription_not_each_rendering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    monkeypatch.setattr(
+        broadcast_module, "subscriptions", meter.create_up_down_counter("gauge")
+    )
+
+    def counted() -> dict[str, int]:
+        data = reader.get_metrics_data()
+        assert data is not None
+        (metric,) = data.resource_metrics[0].scope_metrics[0].metrics
+        points = metric.data.data_points
+        return {
+            str((point.attributes or {})["subscription"]): int(point.value)
+            for point in points
+            if isinstance(point, NumberDataPoint)
+        }
+
+    async def test(gateway: Gateway) -> None:
+        streams = [gateway.broadcast.subscribe(gateway.rendering()) for _ in "abc"]
+        for stream in streams:
+            await anext(stream)
+
+        assert counted() == {"campaignCounters": 3}
+        for stream in streams:
+            await stream.aclose()
+        assert counted() == {"campaignCounters": 0}
 
     run(test)
