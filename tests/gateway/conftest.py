@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -24,22 +23,37 @@ ALLOWED_ORIGIN = "https://app.example.com"
 SUBSCRIPTIONS_PER_CONNECTION = 4
 
 
+def gateways_alone(
+    servers: Servers, fakes: FakeServices, replicas: int = 1, **settings: str
+) -> Iterator[list[Stack]]:
+    """Gateway replicas in front of the fakes, started together."""
+    stacks = [
+        Stack(
+            servers,
+            extra_env={
+                "METRICS_TARGET": fakes.metrics_target,
+                "CONTACTS_TARGET": fakes.contacts_target,
+                **settings,
+            },
+        )
+        for _ in range(replicas)
+    ]
+    try:
+        for stack in stacks:
+            stack.spawn("gateway")
+        for stack in stacks:
+            stack.wait_ready("gateway")
+        yield stacks
+    finally:
+        for stack in stacks:
+            stack.stop()
+
+
 def gateway_alone(
     servers: Servers, fakes: FakeServices, **settings: str
 ) -> Iterator[Stack]:
-    stack = Stack(
-        servers,
-        extra_env={
-            "METRICS_TARGET": fakes.metrics_target,
-            "CONTACTS_TARGET": fakes.contacts_target,
-            **settings,
-        },
-    )
-    try:
-        stack.start("gateway")
+    for (stack,) in gateways_alone(servers, fakes, **settings):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -80,12 +94,8 @@ def strict_gateways(
     servers: Servers, fakes: FakeServices
 ) -> Iterator[tuple[Stack, Stack]]:
     """Two replicas with tight limits, sharing PostgreSQL and Redis."""
-    replica = contextmanager(gateway_alone)
-    with (
-        replica(servers, fakes, **STRICT) as first,
-        replica(servers, fakes, **STRICT) as second,
-    ):
-        yield first, second
+    for replicas in gateways_alone(servers, fakes, replicas=2, **STRICT):
+        yield replicas[0], replicas[1]
 
 
 @pytest.fixture

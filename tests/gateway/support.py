@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import psycopg
 
 from gateway.apikeys import create_key
@@ -36,7 +35,7 @@ def make_key(servers: Servers, workspace: str) -> str:
 
 def ask(stack: Stack, key: str, query: str, **variables: Any) -> dict[str, Any]:
     """The whole GraphQL answer, errors included."""
-    reply = httpx.post(
+    reply = stack.http.post(
         f"{stack.gateway_url}/graphql",
         json={"query": query, "variables": variables},
         headers={"Authorization": f"Bearer {key}"},
