@@ -1,4 +1,4 @@
-"""The contacts service alone, in its own process, for this package."""
+"""The contacts service of the running system, for this package."""
 
 from __future__ import annotations
 
@@ -13,13 +13,9 @@ from xobito.contacts.v1 import contacts_pb2_grpc
 
 
 @pytest.fixture(scope="package")
-def contacts_service(servers: Servers) -> Iterator[Stack]:
-    stack = Stack(servers)
-    try:
-        stack.start("contacts")
-        yield stack
-    finally:
-        stack.stop()
+def contacts_service(stack: Stack) -> Stack:
+    """The contacts service of the running system, reached over gRPC alone."""
+    return stack
 
 
 @pytest.fixture

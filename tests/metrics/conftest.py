@@ -5,19 +5,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.metrics.helpers import Metrics
-from tests.stack import Servers, Stack
+from tests.stack import Stack
 
 
 @pytest.fixture(scope="session")
-def metrics_stack(servers: Servers) -> Iterator[Stack]:
-    """The metrics service in its own process, with the contacts service it
-    tells of the sends Meta refused."""
-    stack = Stack(servers)
-    try:
-        stack.start("contacts", "metrics")
-        yield stack
-    finally:
-        stack.stop()
+def metrics_stack(stack: Stack) -> Stack:
+    """The metrics service of the running system, with the contacts service
+    it tells of the sends Meta refused. The tests reach it over gRPC alone."""
+    return stack
 
 
 @pytest.fixture
