@@ -4,18 +4,37 @@
   outcome: `recorded`, `dead_lettered` (kept for a replay after a fix),
   `retry` (answered 503: Meta sends them again) or `refused` (4xx);
 - `xobito.ingest.batch.size`: events per webhook, the batch handed on.
+
+The events are counted in a plain dict, which the meter reads when it
+collects: a counter instrument's add costs some twenty microseconds of
+CPU, the dict's a fraction of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+
+# (kind, outcome) -> events so far
+_counts: dict[tuple[str, str], int] = {}
+
+
+def _observe(options: CallbackOptions) -> Iterable[Observation]:
+    # A copy: the meter may collect from another thread.
+    counts = _counts.copy()
+    return [
+        Observation(count, {"kind": kind, "outcome": outcome})
+        for (kind, outcome), count in counts.items()
+    ]
+
 
 _meter = metrics.get_meter(__name__)
-_events = _meter.create_counter(
+_meter.create_observable_counter(
     "xobito.ingest.events",
+    callbacks=[_observe],
     unit="{event}",
     description="Events received in webhooks, by kind and outcome.",
 )
@@ -38,10 +57,11 @@ def record(http_status: int, summary: Mapping[str, Any]) -> None:
     events: Mapping[str, int] = summary.get("events", {})
     result = outcome(http_status, summary)
     for kind, count in events.items():
-        _events.add(count, {"kind": kind, "outcome": result})
+        key = (kind, result)
+        _counts[key] = _counts.get(key, 0) + count
     total = sum(events.values())
     if events:
         _batch_size.record(total)
-    trace.get_current_span().set_attributes(
-        {"xobito.events": total, "xobito.outcome": result}
-    )
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes({"xobito.events": total, "xobito.outcome": result})
