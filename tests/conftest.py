@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
+from tests.examples import SUITE
 from tests.stack import (
     API_KEY_PEPPER,
     Servers,
@@ -14,6 +17,9 @@ from tests.stack import (
     reset_data,
     running_servers,
 )
+
+# Before the test modules are imported: their settings scale its count.
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", SUITE))
 
 
 @pytest.fixture(scope="session")

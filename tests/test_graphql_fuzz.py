@@ -26,6 +26,7 @@ from hypothesis_graphql import Mode, mutations, queries
 from websockets.exceptions import ConnectionClosed
 
 from gateway.schema import printed, schema
+from tests.examples import examples
 from tests.gateway.support import make_key
 from tests.gateway.wsclient import socket
 from tests.stack import Stack
@@ -35,7 +36,7 @@ SCHEMA = printed()
 ANSWER_WITHIN_S = 10.0
 
 fuzzing = settings(
-    max_examples=30,
+    max_examples=examples(2),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -99,7 +100,7 @@ def fuzz_key(stack: Stack) -> str:
 
 
 def post(stack: Stack, key: str, **body: Any) -> httpx.Response:
-    return httpx.post(
+    return stack.http.post(
         f"{stack.gateway_url}/graphql",
         headers={"Authorization": f"Bearer {key}", **body.pop("headers", {})},
         timeout=ANSWER_WITHIN_S,

@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.examples import examples
 from tests.stack import Stack
 
 scalars = (
@@ -111,7 +112,7 @@ webhook = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(4),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -22,6 +22,7 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.examples import examples
 from tests.ingest.fuzzing import (
     Draw,
     Spelling,
@@ -47,7 +48,7 @@ DATA_SCHEMAS = ("metrics", "contacts", "ingest")
 ANSWER_WITHIN_S = 10.0
 
 fuzzing = settings(
-    max_examples=30,
+    max_examples=examples(2),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -71,7 +72,7 @@ def routed(stack: Stack) -> Iterator[Stack]:
 
 
 def post(stack: Stack, body: bytes, signature: str) -> httpx.Response:
-    reply = httpx.post(
+    reply = stack.http.post(
         f"{stack.ingest_url}/webhooks/whatsapp",
         content=body,
         headers={

@@ -20,6 +20,7 @@ from services.ingest.parser import (
     WebhookFormatError,
     parse_webhook,
 )
+from tests.examples import examples
 from tests.ingest.fuzzing import (
     Spelling,
     any_text,
@@ -35,7 +36,7 @@ from tests.ingest.test_any_body import webhook
 
 # Webhook-shaped documents take long to draw: fewer of them.
 fuzzing = settings(
-    max_examples=80,
+    max_examples=examples(3),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -50,7 +51,7 @@ def parse(body: bytes) -> ParsedWebhook | None:
         return None
 
 
-@settings(fuzzing, max_examples=300)
+@settings(fuzzing, max_examples=examples(10))
 @given(raw=st.binary(max_size=200))
 @example(raw=b"[" * 100_000)
 def test_any_bytes_are_read_or_refused_as_no_webhook(raw: bytes) -> None:
@@ -112,7 +113,7 @@ def test_every_element_becomes_an_event_or_a_rejection(document: Any) -> None:
         assert len(parsed.order) + len(parsed.rejected) == elements(document)
 
 
-@settings(fuzzing, max_examples=200)
+@settings(fuzzing, max_examples=examples(6))
 @given(
     text=any_text,
     sender=digits,

@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 
 from tests.counting import counted
+from tests.examples import examples
 from tests.metrics.helpers import T0
 from tests.metrics.scenarios import (
     NOT_SENT,
@@ -155,7 +156,7 @@ def stub(metrics_stack: Stack) -> Iterator[MetricsServiceStub]:
         yield MetricsServiceStub(channel)
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(max_examples=examples(), deadline=None, database=None)
 @given(scenario=scenarios())
 def test_any_order_duplication_and_batching_gives_the_same_rows(
     stub: MetricsServiceStub, scenario: tuple[list[Fate], list[Call]]
@@ -176,7 +177,7 @@ def test_any_order_duplication_and_batching_gives_the_same_rows(
         assert {key: row[key] for key in wanted} == wanted
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(max_examples=examples(), deadline=None, database=None)
 @given(scenario=scenarios())
 def test_counters_equal_a_count_over_the_rows_whatever_the_order(
     stub: MetricsServiceStub, scenario: tuple[list[Fate], list[Call]]

@@ -25,6 +25,7 @@ from services.metrics.statuses import (
     apply_status,
     counter_deltas,
 )
+from tests.examples import examples
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 STATUSES = ("sent", "delivered", "read", "played", "failed", "deleted")
@@ -68,7 +69,7 @@ def fold(facts: Sequence[Step]) -> RecipientState:
     return reduce(lambda state, step: step(state), facts, RecipientState())
 
 
-@settings(max_examples=1000, deadline=None, database=None)
+@settings(max_examples=examples(20), deadline=None, database=None)
 @given(scenario=reshuffled())
 def test_the_fold_ignores_order_and_repetition(
     scenario: tuple[list[Step], list[Step]],
@@ -78,7 +79,7 @@ def test_the_fold_ignores_order_and_repetition(
     assert fold(again) == fold(facts)
 
 
-@settings(max_examples=500, deadline=None, database=None)
+@settings(max_examples=examples(10), deadline=None, database=None)
 @given(facts=st.lists(steps, max_size=10))
 def test_the_fold_never_lowers_a_status(facts: list[Step]) -> None:
     ranks = [fold(facts[:n]).status for n in range(len(facts) + 1)]
@@ -86,7 +87,7 @@ def test_the_fold_never_lowers_a_status(facts: list[Step]) -> None:
     assert ranks == sorted(ranks)
 
 
-@settings(max_examples=500, deadline=None, database=None)
+@settings(max_examples=examples(10), deadline=None, database=None)
 @given(facts=st.lists(steps, max_size=10))
 def test_the_deltas_along_the_fold_add_up_to_the_final_state(
     facts: list[Step],
