@@ -187,3 +187,15 @@ def test_simulate_refuses_a_negative_number_of_recipients() -> None:
 
     assert finished.returncode == 2
     assert "-3 is negative" in finished.stderr
+
+
+def test_a_command_other_than_reconcile_starts_without_telemetry() -> None:
+    # OpenTelemetry's exporters would double every command's start-up.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, xobito.cli; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert "xobito.telemetry" not in loaded.stdout

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from xobito import devenv, logs, telemetry
+from xobito import devenv, logs
 from xobito.errors import NotFoundError
 from xobito.settings import SettingsError
 
@@ -140,7 +140,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
+    # Imported here: OpenTelemetry's exporters double the start-up of
+    # every other command.
     from services.metrics.reconciliation import reconcile
+    from xobito import telemetry
 
     settings = devenv.settings()
     settings.require("database_url", "redis_url")
