@@ -203,6 +203,28 @@ async def recipient_count(
     return int(row["n"]) if row else 0
 
 
+async def matching_ids(conn: Conn, query: RecipientQuery, limit: int) -> list[int]:
+    """The ids of the first `limit` recipients the query matches, in the
+    order they were added."""
+    where, params = _where(query)
+    params["limit"] = limit
+    statement = sql.SQL(
+        "SELECT id FROM metrics.recipients WHERE {} ORDER BY id LIMIT %(limit)s"
+    ).format(sql.SQL(" AND ").join(where))
+    cursor = await conn.execute(statement, params)
+    return [row["id"] for row in await cursor.fetchall()]
+
+
+async def recipients_by_id(conn: Conn, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The rows of those recipients, in the order they were added."""
+    statement = sql.SQL(
+        "SELECT {columns} FROM metrics.recipients"
+        " WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id"
+    ).format(columns=sql.SQL(_ROW_COLUMNS))
+    cursor = await conn.execute(statement, {"ids": list(ids)})
+    return list(await cursor.fetchall())
+
+
 def _part(
     conditions: list[sql.Composable], order_by: sql.Composable, rank: int = 0
 ) -> sql.Composed:

@@ -241,3 +241,59 @@ def test_a_search_past_the_limit_counts_to_it_and_says_more_match(
 
     assert (page.total_count, page.total_count_capped) == (SEARCH_COUNT_LIMIT, True)
     assert len(page.recipients) == 5
+
+
+def test_a_search_pages_through_its_matches_in_the_order_added(
+    metrics: Metrics, campaign: str
+) -> None:
+    added = [row.phone for row in metrics.rows(campaign, page_size=100)]
+
+    found = metrics.rows(campaign, search="1650555", page_size=5)
+
+    assert [row.phone for row in found] == added
+
+
+def test_every_page_of_a_search_shows_the_same_total(
+    metrics: Metrics, campaign: str
+) -> None:
+    request = pb.ListRecipientsRequest(
+        workspace_id=WORKSPACE, campaign_id=campaign, search="jose", page_size=3
+    )
+    first = metrics.stub.ListRecipients(request)
+    request.page_token = first.next_page_token
+    second = metrics.stub.ListRecipients(request)
+
+    assert (first.total_count, second.total_count) == (8, 8)
+    assert not {r.phone for r in first.recipients} & {
+        r.phone for r in second.recipients
+    }
+
+
+def test_a_search_past_the_limit_pages_on_past_it(metrics: Metrics, crowd: str) -> None:
+    metrics.add(crowd, ("16505570000", "Jo Annsen"))
+    request = pb.ListRecipientsRequest(
+        workspace_id=WORKSPACE, campaign_id=crowd, search="ann", page_size=500
+    )
+
+    pages = [metrics.stub.ListRecipients(request)]
+    while pages[-1].next_page_token:
+        request.page_token = pages[-1].next_page_token
+        pages.append(metrics.stub.ListRecipients(request))
+
+    phones = [row.phone for page in pages for row in page.recipients]
+    assert len(phones) == len(set(phones)) == SEARCH_COUNT_LIMIT + 1
+    assert phones[-1] == "16505570000"
+    assert {page.total_count_capped for page in pages} == {True}
+
+
+def test_a_search_of_another_workspaces_campaign_is_not_found(
+    metrics: Metrics, campaign: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        metrics.stub.ListRecipients(
+            pb.ListRecipientsRequest(
+                workspace_id="someone-else", campaign_id=campaign, search="jose"
+            )
+        )
+
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
