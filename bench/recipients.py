@@ -27,7 +27,12 @@ from gateway.apikeys import create_key
 from services.metrics import store
 from services.metrics.campaigns import page_size
 from services.metrics.ledger import Conn
-from services.metrics.recipients import RecipientSort, count_limit, counts_rows
+from services.metrics.recipients import (
+    SEARCH_COUNT_LIMIT,
+    RecipientSort,
+    count_limit,
+    counts_rows,
+)
 from services.metrics.search import Search
 from services.metrics.statuses import Status
 from services.metrics.store import RecipientQuery
@@ -235,7 +240,8 @@ async def _explain(
 ) -> dict[str, dict[str, list[str]]]:
     """The plans of the statements metrics runs for the first page of
     each kind of request measured above: the page, and the count unless
-    the live counters have it."""
+    the live counters have it (a search's count lists the ids its page is
+    then read by)."""
     sort = RecipientSort[SORTS[0]]
     asks = {
         "page": (RecipientQuery(campaign_id, Status.READ), sort),
@@ -260,6 +266,17 @@ async def _explain(
             explaining = _Explaining(conn)
             # The store only calls execute() and reads the cursor.
             as_conn = cast(Conn, explaining)
+            if query.search and order is RecipientSort.ADDED:
+                # A search lists its matches' ids, then reads the page by id.
+                matches = SEARCH_COUNT_LIMIT + 1
+                ids = await store.matching_ids(conn, query, matches)
+                await store.matching_ids(as_conn, query, matches)
+                await store.recipients_by_id(as_conn, ids[:limit])
+                plans[asked] = {
+                    "count": explaining.plans[-2],
+                    "rows": explaining.plans[-1],
+                }
+                continue
             await store.recipients_page(
                 as_conn, query, order.column, order.descending, None, limit
             )
