@@ -324,8 +324,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 def _event_counts(batch: events_pb2.EventBatch) -> dict[str, int]:
     """How many events of each kind batch holds, leaving out the zeros."""
-    counts = {kind: len(getattr(batch, f)) for kind, f in BATCH_FIELDS.items()}
-    return {kind: count for kind, count in counts.items() if count}
+    # ListFields names the lists that hold any events, in the proto's order.
+    return {_KINDS[field.name]: len(events) for field, events in batch.ListFields()}
+
+
+_KINDS = {field: kind for kind, field in BATCH_FIELDS.items()}
 
 
 def _rejections(

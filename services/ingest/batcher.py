@@ -26,7 +26,6 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from services.ingest.parser import BATCH_FIELDS
 from xobito.ingest.v1 import events_pb2
 
 # Hand-offs in flight at once: while one waits for its commits, the next
@@ -156,7 +155,9 @@ class Batcher(Generic[R]):
 
 
 def event_count(batch: events_pb2.EventBatch) -> int:
-    return sum(len(getattr(batch, field)) for field in BATCH_FIELDS.values())
+    # Every field of a batch is a list of events; ListFields names those
+    # that hold any.
+    return sum(len(events) for _, events in batch.ListFields())
 
 
 def merged(batches: Iterable[events_pb2.EventBatch]) -> events_pb2.EventBatch:

@@ -12,7 +12,6 @@ WebhookFormatError is raised only for a body that is no webhook at all.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn
@@ -65,8 +64,11 @@ _ACCOUNT_PROBLEMS = frozenset(
         "DISABLED_UPDATE",
     }
 )
-# 19 digits can exceed 2**63; anything shorter fits in 64 bits.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# 19 digits can exceed 2**63; anything shorter fits in 64 bits. A run of
+# them is found as 19 zeros once every digit is a zero: a regular
+# expression took a quarter of the parse of a usual body to scan it.
+_ALL_DIGITS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_DIGITS = b"0" * 19
 # Timestamp's own upper bound: 9999-12-31T23:59:59Z.
 _MAX_EPOCH = 253_402_300_799
 _INT32_MAX = 2**31 - 1
@@ -146,7 +148,7 @@ def _load(body: bytes) -> object:
     # ids are not promised to stay narrower. A body with a run of digits
     # that long, or one orjson refuses, is read by the standard library,
     # which keeps every integer exact and alone decides what is JSON.
-    if not _LONG_DIGITS.search(body):
+    if _LONG_DIGITS not in body.translate(_ALL_DIGITS_ZERO):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -49,16 +49,20 @@ class Unroutable:
     event: Any  # one of the event messages of events_pb2
 
 
+_PHONE_NUMBER_FIELDS = frozenset(field for _, field in BY_PHONE_NUMBER)
+_WABA_FIELDS = frozenset(field for _, field in BY_WABA)
+
+
 def route_keys(batch: events_pb2.EventBatch) -> tuple[set[str], set[str]]:
     """The phone_number_ids and WABA ids that batch's events name."""
-    phone_number_ids = {
-        event.phone_number_id
-        for _, field in BY_PHONE_NUMBER
-        for event in getattr(batch, field)
-    }
-    waba_ids = {
-        event.waba_id for _, field in BY_WABA for event in getattr(batch, field)
-    }
+    phone_number_ids: set[str] = set()
+    waba_ids: set[str] = set()
+    # ListFields: only the lists batch holds events in, at half the cost.
+    for field, events in batch.ListFields():
+        if field.name in _PHONE_NUMBER_FIELDS:
+            phone_number_ids.update(event.phone_number_id for event in events)
+        elif field.name in _WABA_FIELDS:
+            waba_ids.update(event.waba_id for event in events)
     phone_number_ids.discard("")
     waba_ids.discard("")
     return phone_number_ids, waba_ids
