@@ -148,7 +148,7 @@ class Campaigns:
 
     async def require(self, workspace_id: str, campaign_id: str) -> CampaignRecord:
         """The campaign; NotFoundError unless it is the workspace's."""
-        async with self._pool.connection() as conn:
+        async with store.reading(self._pool) as conn:
             return await in_workspace(conn, workspace_id, campaign_id)
 
     async def page(self, workspace_id: str, size: int, token: str) -> CampaignPage:
