@@ -25,6 +25,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from xobito.database import reading
+
 KEY_PREFIX = "xo_"
 _WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
@@ -224,7 +226,7 @@ async def find_active(
     """The key in force that `key` is, or None."""
     if not key.startswith(KEY_PREFIX):
         return None
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    async with reading(pool) as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT id, workspace_id FROM gateway.api_keys"
             f" WHERE key_digest = %s AND peppered AND {_ACTIVE}",
@@ -240,7 +242,7 @@ async def revoked_among(pool: AsyncConnectionPool, key_ids: list[int]) -> set[in
     """Those of key_ids no longer in force."""
     if not key_ids:
         return set()
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    async with reading(pool) as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT id FROM gateway.api_keys WHERE id = ANY(%s) AND NOT {_ACTIVE}",
             [key_ids],

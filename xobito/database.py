@@ -8,8 +8,10 @@ together apply them one after the other, so each is applied once.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
@@ -79,6 +81,27 @@ async def open_pool(
     )
     await pool.open(wait=True, timeout=60)
     return pool
+
+
+Connection = TypeVar("Connection", bound=psycopg.AsyncConnection[Any])
+
+
+@asynccontextmanager
+async def reading(pool: AsyncConnectionPool[Connection]) -> AsyncIterator[Connection]:
+    """A connection of the pool for reads alone, in autocommit.
+
+    Its statements need no BEGIN and COMMIT round trips around them; each
+    reads its own snapshot, as it would in a READ COMMITTED transaction.
+    The connection goes back to the pool out of autocommit, as writers
+    expect it.
+    """
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            if not conn.closed:
+                await conn.set_autocommit(False)
 
 
 async def _binary_lists(conn: psycopg.AsyncConnection[Any]) -> None:

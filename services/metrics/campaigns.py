@@ -19,6 +19,7 @@ from services.metrics.ledger import Conn, Pool, transact
 from services.metrics.statuses import Tally
 from services.metrics.store import CampaignRecord
 from xobito import phones
+from xobito.database import reading
 from xobito.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 _CAMPAIGN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -148,7 +149,7 @@ class Campaigns:
 
     async def require(self, workspace_id: str, campaign_id: str) -> CampaignRecord:
         """The campaign; NotFoundError unless it is the workspace's."""
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             return await in_workspace(conn, workspace_id, campaign_id)
 
     async def page(self, workspace_id: str, size: int, token: str) -> CampaignPage:

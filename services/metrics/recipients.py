@@ -16,6 +16,7 @@ from services.metrics.search import Search
 from services.metrics.statuses import RecipientState, Status, Tally
 from services.metrics.store import RecipientQuery, SortColumn
 from xobito import failures
+from xobito.database import reading
 from xobito.errors import InvalidArgumentError
 from xobito.failures import FailureCategory
 
@@ -158,7 +159,7 @@ class Recipients:
         Read while _total checks the campaign's workspace: they are
         thrown away if it is not the caller's.
         """
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             rows = await store.recipients_page(
                 conn, query, sort.column, sort.descending, after, limit + 1
             )
@@ -179,7 +180,7 @@ class Recipients:
         the page is read from it by id instead of scanning the trigram
         index a second time.
         """
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             await in_workspace(conn, workspace_id, query.campaign_id)
             ids = await store.matching_ids(conn, query, SEARCH_COUNT_LIMIT + 1)
             if len(ids) <= SEARCH_COUNT_LIMIT:
@@ -197,7 +198,7 @@ class Recipients:
     ) -> tuple[int, bool]:
         """The query's total, and whether it stopped at SEARCH_COUNT_LIMIT,
         once the campaign is known to be the workspace's."""
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             await in_workspace(conn, workspace_id, query.campaign_id)
             if self._counters is not None and not counts_rows(query):
                 tally = await self._counters.tally(query.campaign_id)
@@ -212,7 +213,7 @@ class Recipients:
         self, workspace_id: str, campaign_id: str
     ) -> list[FailureReason]:
         """Failed recipients grouped by error code, most frequent first."""
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             await in_workspace(conn, workspace_id, campaign_id)
             counts = await store.failure_counts(conn, campaign_id)
         reasons = []
@@ -225,7 +226,7 @@ class Recipients:
 
     async def cost(self, workspace_id: str, campaign_id: str) -> CampaignCost:
         """How many of the campaign's messages Meta bills, per category."""
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             await in_workspace(conn, workspace_id, campaign_id)
             counts = await billing.billable_counts(conn, campaign_id)
         return CampaignCost(sum(count for _, count in counts), counts)
@@ -234,7 +235,7 @@ class Recipients:
         self, workspace_id: str, campaign_id: str, bucket: series.Bucket
     ) -> list[series.SeriesPoint]:
         """What happened to the campaign's messages, per time bucket."""
-        async with store.reading(self._pool) as conn:
+        async with reading(self._pool) as conn:
             await in_workspace(conn, workspace_id, campaign_id)
             return await series.campaign_series(conn, campaign_id, bucket)
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from psycopg import sql
 
-from services.metrics.ledger import Conn, Pool
+from services.metrics.ledger import Conn
 from services.metrics.search import Search, like_pattern
 from services.metrics.statuses import Status
 
@@ -137,24 +136,6 @@ async def routes(conn: Conn, kind: RouteKind, keys: Sequence[str]) -> dict[str, 
         [kind, list(keys)],
     )
     return {row["key"]: row["workspace_id"] for row in await cursor.fetchall()}
-
-
-@asynccontextmanager
-async def reading(pool: Pool) -> AsyncIterator[Conn]:
-    """A connection of the pool for reads alone, in autocommit.
-
-    Its statements need no BEGIN and COMMIT round trips around them; each
-    reads its own snapshot, as it would in a READ COMMITTED transaction.
-    The connection goes back to the pool out of autocommit, as writers
-    expect it.
-    """
-    async with pool.connection() as conn:
-        await conn.set_autocommit(True)
-        try:
-            yield conn
-        finally:
-            if not conn.closed:
-                await conn.set_autocommit(False)
 
 
 # -- the recipient table -----------------------------------------------

@@ -9,10 +9,9 @@ from typing import cast
 from psycopg.errors import DivisionByZero
 from psycopg.pq import TransactionStatus
 
-from services.metrics import store
 from services.metrics.ledger import Pool
 from tests.stack import Servers
-from xobito.database import open_pool
+from xobito.database import open_pool, reading
 
 
 def test_a_read_runs_outside_a_transaction_and_gives_the_connection_back_as_it_was(
@@ -21,7 +20,7 @@ def test_a_read_runs_outside_a_transaction_and_gives_the_connection_back_as_it_w
     async def main() -> tuple[TransactionStatus, bool, TransactionStatus]:
         pool = cast(Pool, await open_pool(servers.postgres.url, min_size=1, max_size=1))
         try:
-            async with store.reading(pool) as conn:
+            async with reading(pool) as conn:
                 await conn.execute("SELECT 1")
                 during = conn.info.transaction_status
             async with pool.connection() as conn:
@@ -45,7 +44,7 @@ def test_a_failed_read_gives_the_connection_back_as_it_was(servers: Servers) -> 
         pool = cast(Pool, await open_pool(servers.postgres.url, min_size=1, max_size=1))
         try:
             with suppress(DivisionByZero):
-                async with store.reading(pool) as conn:
+                async with reading(pool) as conn:
                     await conn.execute("SELECT 1 / 0")
             async with pool.connection() as conn:
                 return conn.autocommit
