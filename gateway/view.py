@@ -11,7 +11,7 @@ import structlog
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -92,7 +92,10 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
         await super().close(code, reason.encode()[:123].decode(errors="ignore"))
 
     async def send_text(self, text: str) -> None:
-        """A message serialized already."""
+        """A message serialized already; on a socket the gateway closed
+        (its key was revoked), the same error as on one the client left."""
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected
         try:
             await self.ws.send_text(text)
         except WebSocketDisconnect as exc:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import ExitStack
+from typing import Any, cast
 
+import pytest
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.http.exceptions import WebSocketDisconnected
+
+from gateway.view import WebSocketAdapter
 from tests.gateway.fakes import FakeServices, counters_of
 from tests.gateway.support import COUNTERS, Keys
 from tests.gateway.wsclient import socket
@@ -59,3 +67,26 @@ def test_a_shared_subscription_over_a_guard_is_refused_and_its_id_freed(
         "type": "next",
         "payload": {"data": {"campaignCounters": {"sent": 0}}},
     }
+
+
+def test_an_update_on_a_socket_the_gateway_closed_is_a_disconnection() -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "websocket.disconnect"}
+
+    async def main() -> None:
+        scope = {"type": "websocket", "path": "/graphql", "headers": []}
+        websocket = WebSocket(scope, receive, send)
+        websocket.application_state = WebSocketState.DISCONNECTED  # key revoked
+        adapter = WebSocketAdapter(cast("Any", None), websocket, websocket)
+
+        with pytest.raises(WebSocketDisconnected):
+            await adapter.send_text('{"type":"next"}')
+
+    asyncio.run(main())
+
+    assert sent == []
