@@ -352,13 +352,16 @@ def test_a_webhook_continues_its_callers_trace_when_no_trace_is_exported(
 
 
 def _configured_span(**env: str) -> str:
-    """Whether a span of a freshly configured process records, and has ids."""
+    """Whether a span of a freshly configured process records, whether it
+    has ids, and whether PostgreSQL statements make spans."""
     script = (
         "from opentelemetry import trace\n"
+        "from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor\n"
         "from xobito import telemetry\n"
         "telemetry.configure('test')\n"
         "span = trace.get_tracer('test').start_span('span')\n"
-        "print(span.is_recording(), span.get_span_context().is_valid)\n"
+        "print(span.is_recording(), span.get_span_context().is_valid,\n"
+        "      PsycopgInstrumentor().is_instrumented_by_opentelemetry)\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
@@ -373,14 +376,14 @@ def _configured_span(**env: str) -> str:
 
 
 def test_spans_record_nothing_when_no_trace_is_exported() -> None:
-    assert _configured_span() == "False True"
+    assert _configured_span() == "False True False"
 
 
 def test_spans_record_when_traces_are_exported_or_a_sampler_is_set() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
 
-    assert _configured_span(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint) == "True True"
-    assert _configured_span(OTEL_TRACES_SAMPLER="always_on") == "True True"
+    assert _configured_span(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint) == "True True True"
+    assert _configured_span(OTEL_TRACES_SAMPLER="always_on") == "True True True"
 
 
 def test_the_gateway_answers_a_scrape_with_graphql_latency(

@@ -8,9 +8,9 @@ OTEL_TRACES_SAMPLER, no span is recorded: each still has its ids, for
 the log lines and the calls it makes, and keeps nothing else, since no
 one would read it. Metrics are always kept for a Prometheus scrape
 (ScrapeApp, serve_scrape()) and pushed over OTLP under the same
-condition. psycopg and redis are instrumented, so every
-PostgreSQL statement and Redis command is a span of the trace that made
-it. The service name is OTEL_SERVICE_NAME, or `xobito-<process>`; the
+condition. When spans are recorded, psycopg and redis are instrumented,
+so every PostgreSQL statement and Redis command is a span of the trace
+that made it. The service name is OTEL_SERVICE_NAME, or `xobito-<process>`; the
 other standard variables (OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES,
 OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, ...) are read by the SDK.
 
@@ -78,8 +78,11 @@ def configure(process: str) -> None:
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
 
-    PsycopgInstrumentor().instrument()
-    RedisInstrumentor().instrument()
+    if _spans_recorded:
+        # A statement's span that nobody records would be work for nothing:
+        # nothing is logged or called within it.
+        PsycopgInstrumentor().instrument()
+        RedisInstrumentor().instrument()
 
 
 def _exports(env: Mapping[str, str], signal: str) -> bool:
