@@ -203,17 +203,18 @@ class Documents:
     What validation finds depends on the text alone (the rules are fixed
     for a schema), so a document asked again skips both steps; only its
     cost, which depends on the variables, is computed each time. Texts
-    longer than MAX_CACHED_CHARS are checked afresh every time, so that
-    the cache holds a bounded amount of memory.
+    longer than MAX_CACHED_CHARS are checked afresh every time: a full
+    cache then holds some 60 MB at worst (half a megabyte of syntax tree
+    for the longest text), a few for the documents clients really send.
     """
 
-    MAX_CACHED_CHARS = 8192
+    MAX_CACHED_CHARS = 4096
 
     def __init__(
         self,
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int,
-        size: int = 256,
+        size: int = 128,
     ) -> None:
         self.rules = tuple(rules)
         self.max_tokens = max_tokens
