@@ -1,4 +1,4 @@
-"""Subscriptions executed once per update, whoever many watch them.
+"""Subscriptions executed once per update, however many watch them.
 
 Every subscriber of a campaign's counters wants the same newest state.
 Running the subscription's selection for each of them (graphql-core and
