@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from gateway.schema import schema
@@ -202,7 +201,7 @@ def attempt(
         for name, value in operation.variables.items()
     }
     if operation.kind == "csv":
-        reply = httpx.get(
+        reply = world.stack.http.get(
             world.stack.gateway_url + filled(operation.document, campaign, phone),
             headers={"Authorization": f"Bearer {key}"},
         )
@@ -212,7 +211,7 @@ def attempt(
             ws.init(key)
             ws.subscribe(operation.document, **variables)
             return json.dumps([ws.receive(), ws.receive()], sort_keys=True)
-    reply = httpx.post(
+    reply = world.stack.http.post(
         f"{world.stack.gateway_url}/graphql",
         json={"query": operation.document, "variables": variables},
         headers={"Authorization": f"Bearer {key}"},

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 from datetime import timedelta
 
-import httpx
 import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -35,7 +34,7 @@ def key_id(conn: psycopg.Connection, key: str) -> int:
 
 
 def answers(stack: Stack, key: str) -> bool:
-    reply = httpx.post(
+    reply = stack.http.post(
         f"{stack.gateway_url}/graphql",
         json={"query": QUERY},
         headers={"Authorization": f"Bearer {key}"},

@@ -116,7 +116,7 @@ def export(
     stack: Stack, campaign_id: str, api_key: str | None, **params: str
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.get(
+    return stack.http.get(
         f"{stack.gateway_url}/campaigns/{campaign_id}/recipients.csv",
         params=params,
         headers=headers,

@@ -12,7 +12,7 @@ QUERY = {"query": "{ campaigns { totalCount } }"}
 
 
 def post(stack: Stack, key: str) -> httpx.Response:
-    return httpx.post(
+    return stack.http.post(
         f"{stack.gateway_url}/graphql",
         json=QUERY,
         headers={"Authorization": f"Bearer {key}"},
@@ -67,7 +67,7 @@ def test_the_csv_export_spends_the_same_budget(
     for _ in range(5):
         post(strict, strict_key)
 
-    export = httpx.get(
+    export = strict.http.get(
         f"{strict.gateway_url}/campaigns/cmp_nowhere/recipients.csv",
         headers={"Authorization": f"Bearer {strict_key}"},
     )
