@@ -107,8 +107,10 @@ class Recipients:
         sort: RecipientSort = RecipientSort.ADDED,
         size: int = 0,
         token: str = "",
+        timelines: bool = True,
     ) -> RecipientPage:
-        """One page of the campaign's recipients, filtered and sorted."""
+        """One page of the campaign's recipients, filtered and sorted;
+        without timelines, each row's timeline is left empty."""
         limit = page_size(size)
         after = _after(token, sort)
         if failure_category and failure_category not in _CATEGORIES:
@@ -118,13 +120,13 @@ class Recipients:
         )
 
         if query.search and sort is RecipientSort.ADDED:
-            rows, timelines, total, capped = await self._search(
-                workspace_id, query, after, limit
+            rows, timeline_of, total, capped = await self._search(
+                workspace_id, query, after, limit, timelines
             )
         else:
             # The rows and the total at once, on two connections.
-            (rows, timelines), (total, capped) = await asyncio.gather(
-                self._rows(workspace_id, query, sort, after, limit),
+            (rows, timeline_of), (total, capped) = await asyncio.gather(
+                self._rows(workspace_id, query, sort, after, limit, timelines),
                 self._total(workspace_id, query),
             )
 
@@ -139,7 +141,8 @@ class Recipients:
                 name=row["name"],
                 state=state_of(row),
                 timeline=[
-                    (status.upper(), at) for status, at in timelines.get(row["id"], [])
+                    (status.upper(), at)
+                    for status, at in timeline_of.get(row["id"], [])
                 ],
             )
             for row in rows
@@ -153,8 +156,10 @@ class Recipients:
         sort: RecipientSort,
         after: tuple[object, int] | None,
         limit: int,
+        timelines: bool,
     ) -> tuple[list[dict[str, Any]], dict[int, list[tuple[str, datetime]]]]:
-        """Up to limit + 1 rows, and the timelines of the first limit.
+        """Up to limit + 1 rows, and the timelines of the first limit
+        when asked for.
 
         Read while _total checks the campaign's workspace: they are
         thrown away if it is not the caller's.
@@ -163,6 +168,8 @@ class Recipients:
             rows = await store.recipients_page(
                 conn, query, sort.column, sort.descending, after, limit + 1
             )
+            if not timelines:
+                return rows, {}
             ids = [row["id"] for row in rows[:limit]]
             return rows, await store.timelines(conn, workspace_id, ids)
 
@@ -172,6 +179,7 @@ class Recipients:
         query: RecipientQuery,
         after: tuple[object, int] | None,
         limit: int,
+        timelines: bool,
     ) -> tuple[list[dict[str, Any]], dict[int, list[tuple[str, datetime]]], int, bool]:
         """A search's page in the order recipients were added, with its
         total and whether that stopped at SEARCH_COUNT_LIMIT.
@@ -187,11 +195,17 @@ class Recipients:
                 after_id = -1 if after is None else after[1]
                 page = [id_ for id_ in ids if id_ > after_id][: limit + 1]
                 rows = await store.recipients_by_id(conn, page)
-                timelines = await store.timelines(conn, workspace_id, page[:limit])
-                return rows, timelines, len(ids), False
+                timeline_of = (
+                    await store.timelines(conn, workspace_id, page[:limit])
+                    if timelines
+                    else {}
+                )
+                return rows, timeline_of, len(ids), False
         sort = RecipientSort.ADDED
-        rows, timelines = await self._rows(workspace_id, query, sort, after, limit)
-        return rows, timelines, SEARCH_COUNT_LIMIT, True
+        rows, timeline_of = await self._rows(
+            workspace_id, query, sort, after, limit, timelines
+        )
+        return rows, timeline_of, SEARCH_COUNT_LIMIT, True
 
     async def _total(
         self, workspace_id: str, query: RecipientQuery

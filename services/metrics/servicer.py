@@ -173,6 +173,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
             sort=_sort(request.sort),
             size=request.page_size,
             token=request.page_token,
+            timelines=not request.omit_timeline,
         )
         return pb.ListRecipientsResponse(
             recipients=[_recipient(view) for view in page.recipients],

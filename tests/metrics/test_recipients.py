@@ -297,3 +297,18 @@ def test_a_search_of_another_workspaces_campaign_is_not_found(
         )
 
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("search", ["", "1650555"])
+def test_rows_asked_without_timelines_are_the_same_rows_without_them(
+    metrics: Metrics, campaign: str, search: str
+) -> None:
+    full = metrics.rows(campaign, search=search, page_size=5)
+
+    bare = metrics.rows(campaign, search=search, page_size=5, omit_timeline=True)
+
+    assert any(row.timeline for row in full)
+    assert not any(row.timeline for row in bare)
+    for row in full:
+        row.ClearField("timeline")
+    assert bare == full

@@ -805,6 +805,7 @@ class ListRecipientsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     FAILURE_CATEGORY_FIELD_NUMBER: _builtins.int
+    OMIT_TIMELINE_FIELD_NUMBER: _builtins.int
     workspace_id: _builtins.str
     campaign_id: _builtins.str
     status: Global___RecipientStatus.ValueType
@@ -818,6 +819,8 @@ class ListRecipientsRequest(_message.Message):
     """A failure category (not_on_whatsapp, ...): failed recipients whose
     failure has it. Empty: no such filter.
     """
+    omit_timeline: _builtins.bool
+    """True: the rows come without their timeline, which costs a query."""
     def __init__(
         self,
         *,
@@ -829,10 +832,11 @@ class ListRecipientsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         failure_category: _builtins.str = ...,
+        omit_timeline: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "failure_category", b"failure_category", "page_size", b"page_size", "page_token", b"page_token", "search", b"search", "sort", b"sort", "status", b"status", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "failure_category", b"failure_category", "omit_timeline", b"omit_timeline", "page_size", b"page_size", "page_token", b"page_token", "search", b"search", "sort", b"sort", "status", b"status", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
