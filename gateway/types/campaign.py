@@ -20,6 +20,7 @@ from gateway.types.recipients import (
     list_recipients,
 )
 from gateway.types.scalars import time_of
+from gateway.types.selection import selected_below
 from gateway.types.series import SeriesBucket, SeriesPoint, campaign_series
 from gateway.types.standing import BusinessNumber, CampaignWarning
 from xobito.metrics.v1 import metrics_pb2 as mpb
@@ -151,6 +152,7 @@ class Campaign:
             first=first,
             after=after,
             failure_category=failure_category,
+            selected=selected_below(info, "edges", "node"),
         )
 
     @strawberry.field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from datetime import datetime
 from enum import Enum
 
@@ -58,6 +59,21 @@ async def _contact(root: Recipient, info: Info) -> Contact | None:
     return None if found is None else Contact.of(found)
 
 
+# The fields of a Recipient that cost a conversion, as documents name them.
+COSTLY_FIELDS = frozenset(
+    {
+        "sentAt",
+        "deliveredAt",
+        "readAt",
+        "failedAt",
+        "repliedAt",
+        "optedOutAt",
+        "failure",
+        "timeline",
+    }
+)
+
+
 @strawberry.type
 class Recipient:
     phone: str
@@ -79,9 +95,11 @@ class Recipient:
     )
 
     @classmethod
-    def of(cls, row: mpb.RecipientRow) -> Recipient:
+    def of(cls, row: mpb.RecipientRow, selected: Set[str] = COSTLY_FIELDS) -> Recipient:
+        """The row as a Recipient. Of COSTLY_FIELDS, those not selected
+        are left empty: nothing reads them."""
         failure = None
-        if row.HasField("failure"):
+        if "failure" in selected and row.HasField("failure"):
             failure = Failure(
                 code=row.failure.code,
                 category=row.failure.category,
@@ -94,18 +112,24 @@ class Recipient:
             name=row.name or None,
             status=RecipientStatus(row.status or mpb.RECIPIENT_STATUS_PENDING),
             wamid=row.wamid or None,
-            sent_at=time_of(row, "sent_at"),
-            delivered_at=time_of(row, "delivered_at"),
-            read_at=time_of(row, "read_at"),
-            failed_at=time_of(row, "failed_at"),
-            replied_at=time_of(row, "replied_at"),
-            opted_out_at=time_of(row, "opted_out_at"),
+            sent_at=_time(row, "sent_at", "sentAt" in selected),
+            delivered_at=_time(row, "delivered_at", "deliveredAt" in selected),
+            read_at=_time(row, "read_at", "readAt" in selected),
+            failed_at=_time(row, "failed_at", "failedAt" in selected),
+            replied_at=_time(row, "replied_at", "repliedAt" in selected),
+            opted_out_at=_time(row, "opted_out_at", "optedOutAt" in selected),
             failure=failure,
             timeline=[
                 TimelineEntry(status=entry.status, at=from_timestamp(entry.at))
                 for entry in row.timeline
-            ],
+            ]
+            if "timeline" in selected
+            else [],
         )
+
+
+def _time(row: mpb.RecipientRow, field: str, selected: bool) -> datetime | None:
+    return time_of(row, field) if selected else None
 
 
 @strawberry.type
@@ -146,8 +170,10 @@ async def list_recipients(
     first: int | None,
     after: str | None,
     failure_category: str | None = None,
+    selected: Set[str] = COSTLY_FIELDS,
 ) -> RecipientConnection:
-    """One page of a campaign's recipients, as the arguments ask."""
+    """One page of a campaign's recipients, as the arguments ask, with
+    the fields of each row that are selected (see Recipient.of)."""
 
     async def fetch(page_token: str, page_size: int) -> cursors.Page[mpb.RecipientRow]:
         request = mpb.ListRecipientsRequest(
@@ -159,6 +185,7 @@ async def list_recipients(
             sort=sort.value if sort else mpb.RECIPIENT_SORT_UNSPECIFIED,
             page_size=page_size,
             page_token=page_token,
+            omit_timeline="timeline" not in selected,
         )
         answer = await context.metrics.list_recipients(request)
         return cursors.Page(
@@ -177,7 +204,7 @@ async def list_recipients(
         total_count_capped=page.total_count_capped,
         page_info=PageInfo.of(page),
         edges=[
-            RecipientEdge(cursor=cursor, node=Recipient.of(row))
+            RecipientEdge(cursor=cursor, node=Recipient.of(row, selected))
             for cursor, row in zip(page.cursors, page.rows, strict=True)
         ],
     )
