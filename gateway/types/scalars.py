@@ -17,10 +17,12 @@ from xobito.timestamps import to_datetime
 def serialize(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("a DateTime must carry its time zone")
-    utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is a quarter of strftime's cost; its "+00:00" goes.
+    text = value.isoformat()[:-6]
+    if value.microsecond:
+        text = text.rstrip("0")
     return text + "Z"
 
 
