@@ -32,7 +32,7 @@ from gateway.types.campaign import (
     Campaign,
     CampaignConnection,
     CampaignCounters,
-    get_campaign,
+    find_campaign,
     list_campaigns,
 )
 from gateway.types.comparison import CampaignComparison, compare_campaigns
@@ -57,7 +57,7 @@ log = structlog.get_logger(__name__)
 class Query:
     @strawberry.field
     async def campaign(self, info: Info, id: strawberry.ID) -> Campaign | None:
-        return await get_campaign(info.context, id)
+        return await find_campaign(info, id)
 
     @strawberry.field
     async def campaigns(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import datetime
 from enum import Enum
+from typing import Any, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from gateway import cursors
 from gateway.context import Context, Info
-from gateway.errors import NotFoundError
+from gateway.errors import GatewayError, NotFoundError
 from gateway.types.cost import CampaignCost
 from gateway.types.counters import Counters, Kpis
 from gateway.types.pagination import PageInfo
@@ -18,12 +22,15 @@ from gateway.types.recipients import (
     RecipientSort,
     RecipientStatus,
     list_recipients,
+    page_of_recipients,
 )
 from gateway.types.scalars import time_of
-from gateway.types.selection import selected_below
+from gateway.types.selection import names_below, selected_below
 from gateway.types.series import SeriesBucket, SeriesPoint, campaign_series
 from gateway.types.standing import BusinessNumber, CampaignWarning
 from xobito.metrics.v1 import metrics_pb2 as mpb
+
+E = TypeVar("E", bound=Enum)
 
 
 @strawberry.enum
@@ -61,6 +68,10 @@ class Campaign:
     phone_number_id: str
     created_at: datetime | None
     counters: Counters
+    # Pages of recipients read in place of the campaign, by response key.
+    pages: strawberry.Private[dict[str, RecipientConnection]] = dataclasses.field(
+        default_factory=dict
+    )
 
     @classmethod
     def of(cls, message: mpb.Campaign) -> Campaign:
@@ -143,6 +154,9 @@ class Campaign:
         after: str | None = None,
         failure_category: str | None = None,
     ) -> RecipientConnection:
+        read_already = self.pages.get(str(info.path.key))
+        if read_already is not None:
+            return read_already
         return await list_recipients(
             info.context,
             self.id,
@@ -196,6 +210,83 @@ class CampaignCounters(Counters):
             opted_out=counters.opted_out,
             total=message.recipient_total,
         )
+
+
+# What a query may select of a campaign for its pages of recipients to
+# stand in for the campaign itself.
+_ANSWERED_BY_PAGES = frozenset({"id", "__typename", "recipients"})
+
+
+async def find_campaign(info: Info, campaign_id: str) -> Campaign | None:
+    """The campaign, or None when it is unknown or another workspace's.
+
+    A query that selects only the campaign's id and recipients gets the
+    pages at once instead: metrics checks the campaign's workspace for
+    them as for the campaign, so the campaign is not read. Should a page
+    fail otherwise, the campaign is read and its recipients field fails
+    in its own place, as it did before.
+    """
+    pages = _recipients_only(info)
+    if pages is None:
+        return await get_campaign(info.context, campaign_id)
+
+    keys = list(pages)
+    reads = [
+        page_of_recipients(
+            info.context,
+            campaign_id,
+            **_page_arguments(field),
+            selected=names_below([field], "edges", "node"),
+        )
+        for field in pages.values()
+    ]
+    try:
+        connections = await asyncio.gather(*reads)
+    except NotFoundError:
+        return None
+    except GatewayError:
+        return await get_campaign(info.context, campaign_id)
+    # Nothing reads the fields of the campaign the query does not select.
+    campaign = Campaign.of(mpb.Campaign(id=campaign_id))
+    campaign.pages = dict(zip(keys, connections, strict=True))
+    return campaign
+
+
+def _recipients_only(info: Info) -> dict[str, SelectedField] | None:
+    """The recipients fields by response key, when the query selects
+    nothing else of the campaign but its id; fragments are not looked
+    into."""
+    selections = [child for field in info.selected_fields for child in field.selections]
+    pages: dict[str, SelectedField] = {}
+    for selection in selections:
+        if not isinstance(selection, SelectedField):
+            return None
+        if selection.name not in _ANSWERED_BY_PAGES:
+            return None
+        if selection.name == "recipients":
+            pages[selection.alias or selection.name] = selection
+    return pages or None
+
+
+def _page_arguments(field: SelectedField) -> dict[str, Any]:
+    """The recipients field's arguments as its resolver takes them: a
+    literal comes as the document spells it, a variable as its value."""
+    arguments = field.arguments
+    first = arguments.get("first")
+    return {
+        "status": _member(RecipientStatus, arguments.get("status")),
+        "search": arguments.get("search"),
+        "sort": _member(RecipientSort, arguments.get("sort")),
+        "first": None if first is None else int(first),
+        "after": arguments.get("after"),
+        "failure_category": arguments.get("failureCategory"),
+    }
+
+
+def _member(kind: type[E], value: object) -> E | None:
+    if value is None or isinstance(value, kind):
+        return value
+    return kind[str(value)]
 
 
 async def get_campaign(context: Context, campaign_id: str) -> Campaign | None:

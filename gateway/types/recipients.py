@@ -173,7 +173,38 @@ async def list_recipients(
     selected: Set[str] = COSTLY_FIELDS,
 ) -> RecipientConnection:
     """One page of a campaign's recipients, as the arguments ask, with
-    the fields of each row that are selected (see Recipient.of)."""
+    the fields of each row that are selected (see Recipient.of); none
+    when the campaign is unknown or another workspace's."""
+    try:
+        return await page_of_recipients(
+            context,
+            campaign_id,
+            status=status,
+            search=search,
+            sort=sort,
+            first=first,
+            after=after,
+            failure_category=failure_category,
+            selected=selected,
+        )
+    except NotFoundError:
+        return RecipientConnection.empty()
+
+
+async def page_of_recipients(
+    context: Context,
+    campaign_id: str,
+    *,
+    status: RecipientStatus | None,
+    search: str | None,
+    sort: RecipientSort | None,
+    first: int | None,
+    after: str | None,
+    failure_category: str | None = None,
+    selected: Set[str] = COSTLY_FIELDS,
+) -> RecipientConnection:
+    """As list_recipients, but NotFoundError when the campaign is unknown
+    or another workspace's."""
 
     async def fetch(page_token: str, page_size: int) -> cursors.Page[mpb.RecipientRow]:
         request = mpb.ListRecipientsRequest(
@@ -195,10 +226,7 @@ async def list_recipients(
             answer.total_count_capped,
         )
 
-    try:
-        page = await cursors.paginate(fetch, first, after)
-    except NotFoundError:
-        return RecipientConnection.empty()
+    page = await cursors.paginate(fetch, first, after)
     return RecipientConnection(
         total_count=page.total_count,
         total_count_capped=page.total_count_capped,

@@ -17,7 +17,12 @@ def selected_below(info: Info, *path: str) -> frozenset[str]:
     @skip and @include are not evaluated: a field they leave out counts
     as selected, which can only fetch more than is needed.
     """
-    level = [child for field in info.selected_fields for child in field.selections]
+    return names_below(info.selected_fields, *path)
+
+
+def names_below(fields: Iterable[Selection], *path: str) -> frozenset[str]:
+    """As selected_below, below the given fields."""
+    level = [child for field in _fields(fields) for child in field.selections]
     for name in path:
         level = [
             child

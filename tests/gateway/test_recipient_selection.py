@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from tests.gateway.fakes import FakeServices, at
-from tests.gateway.support import Keys
+from typing import Any
+
+from tests.gateway.fakes import UNAVAILABLE_ID, FakeServices, at
+from tests.gateway.support import Keys, ask
 from tests.stack import Stack
 from xobito.metrics.v1 import metrics_pb2 as mpb
 
@@ -36,14 +38,26 @@ fragment Rows on RecipientConnection {
 """
 
 
+TWO_PAGES = """
+query ($id: ID!, $sort: RecipientSort, $first: Int) { campaign(id: $id) {
+  id
+  read: recipients(status: READ, sort: $sort, first: $first) { totalCount }
+  failed: recipients(status: FAILED, search: "ann", first: 2) { totalCount }
+} }
+"""
+
+
 def _list_requests(
     fakes: FakeServices, campaign_id: str
 ) -> list[mpb.ListRecipientsRequest]:
+    return _requests(fakes, mpb.ListRecipientsRequest, campaign_id)
+
+
+def _requests(fakes: FakeServices, kind: type, campaign_id: str) -> list[Any]:
     return [
         request
         for request in fakes.metrics.requests
-        if isinstance(request, mpb.ListRecipientsRequest)
-        and request.campaign_id == campaign_id
+        if isinstance(request, kind) and request.campaign_id == campaign_id
     ]
 
 
@@ -92,3 +106,50 @@ def test_fields_selected_through_fragments_are_fetched_and_shown(
     assert [
         request.omit_timeline for request in _list_requests(fakes, "cmp_fragments")
     ] == [False]
+
+
+def test_a_query_of_recipients_alone_does_not_read_the_campaign(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_pages_only", recipient_total=1)
+    fakes.metrics.recipients["cmp_pages_only"] = [ROW]
+
+    answer = gateway.graphql(TWO_PAGES, keys.one, id="cmp_pages_only", first=3)
+
+    assert answer["campaign"] == {
+        "id": "cmp_pages_only",
+        "read": {"totalCount": 1},
+        "failed": {"totalCount": 1},
+    }
+    assert not _requests(fakes, mpb.GetCampaignRequest, "cmp_pages_only")
+    asked = _list_requests(fakes, "cmp_pages_only")
+    assert sorted((r.status, r.search, r.page_size) for r in asked) == [
+        (mpb.RECIPIENT_STATUS_FAILED, "ann", 2),
+        (mpb.RECIPIENT_STATUS_READ, "", 3),
+    ]
+
+
+def test_the_recipients_of_another_workspaces_campaign_are_null(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_foreign_pages", workspace="gw-two")
+    fakes.metrics.recipients["cmp_foreign_pages"] = [ROW]
+
+    foreign = ask(gateway, keys.one, WITHOUT_TIMELINE, id="cmp_foreign_pages")
+    unknown = ask(gateway, keys.one, WITHOUT_TIMELINE, id="cmp_no_such_pages")
+
+    assert foreign == {"data": {"campaign": None}}
+    assert unknown == {"data": {"campaign": None}}
+
+
+def test_a_page_that_fails_fails_in_its_own_place(
+    gateway: Stack, keys: Keys, fakes: FakeServices
+) -> None:
+    fakes.metrics.add_campaign("cmp_bad_cursor")
+
+    forged = ask(gateway, keys.one, TWO_PAGES, id="cmp_bad_cursor", first=0)
+    down = ask(gateway, keys.one, WITHOUT_TIMELINE, id=UNAVAILABLE_ID)
+
+    assert forged["data"] == {"campaign": None}
+    assert [error["path"] for error in forged["errors"]] == [["campaign", "read"]]
+    assert [error["path"] for error in down["errors"]] == [["campaign"]]
