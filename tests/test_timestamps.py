@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from xobito.timestamps import to_datetime, to_timestamp
+from xobito.metrics.v1 import metrics_pb2 as pb
+from xobito.timestamps import set_timestamp, to_datetime, to_timestamp
 
 MOMENTS = [
     datetime(2026, 3, 2, 10, 0, 2, tzinfo=UTC),
@@ -31,6 +32,28 @@ def test_a_moment_becomes_the_timestamp_protobuf_makes_of_it(at: datetime) -> No
 def test_a_timestamp_becomes_the_moment_it_came_from(at: datetime) -> None:
     assert to_datetime(protobufs(at)) == at
     assert to_datetime(protobufs(at)).tzinfo is UTC
+
+
+@pytest.mark.parametrize("at", MOMENTS, ids=str)
+def test_a_field_set_in_place_holds_the_timestamp_protobuf_makes(
+    at: datetime,
+) -> None:
+    row = pb.RecipientRow()
+
+    set_timestamp(row.sent_at, at)
+
+    assert row.HasField("sent_at")
+    assert row.sent_at == protobufs(at)
+
+
+def test_a_field_set_to_none_stays_unset() -> None:
+    row = pb.RecipientRow()
+
+    set_timestamp(row.sent_at, None)
+    set_timestamp(row.read_at, datetime(2026, 3, 2, 10, 0, 2))
+
+    assert not row.HasField("sent_at")
+    assert row.read_at == protobufs(datetime(2026, 3, 2, 10, 0, 2, tzinfo=UTC))
 
 
 def test_a_moment_in_another_zone_is_the_same_instant() -> None:

@@ -30,7 +30,7 @@ from xobito.errors import InvalidArgumentError
 from xobito.ingest.v1 import events_pb2
 from xobito.metrics.v1 import metrics_pb2 as pb
 from xobito.metrics.v1 import metrics_pb2_grpc
-from xobito.timestamps import to_datetime, to_timestamp
+from xobito.timestamps import set_timestamp, to_datetime, to_timestamp
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
@@ -439,23 +439,22 @@ def _recipient(view: RecipientView) -> pb.RecipientRow:
             action=info.action,
             retryable=info.retryable,
         )
-    return pb.RecipientRow(
+    row = pb.RecipientRow(
         phone=view.phone,
         name=view.name,
         status=pb.RecipientStatus.ValueType(state.status.value),
         wamid=state.wamid or "",
-        sent_at=to_timestamp(state.sent_at),
-        delivered_at=to_timestamp(state.delivered_at),
-        read_at=to_timestamp(state.read_at),
-        failed_at=to_timestamp(state.failed_at),
-        replied_at=to_timestamp(state.replied_at),
-        opted_out_at=to_timestamp(state.opted_out_at),
         failure=failure,
-        timeline=[
-            pb.TimelineEntry(status=status, at=to_timestamp(at))
-            for status, at in view.timeline
-        ],
     )
+    set_timestamp(row.sent_at, state.sent_at)
+    set_timestamp(row.delivered_at, state.delivered_at)
+    set_timestamp(row.read_at, state.read_at)
+    set_timestamp(row.failed_at, state.failed_at)
+    set_timestamp(row.replied_at, state.replied_at)
+    set_timestamp(row.opted_out_at, state.opted_out_at)
+    for status, at in view.timeline:
+        set_timestamp(row.timeline.add(status=status).at, at)
+    return row
 
 
 def _contact_send(phone: str, send: ContactSend) -> pb.ContactSend:
