@@ -180,9 +180,16 @@ class Counters:
         return {row.id: int(answer) for row, answer in zip(rows, answers, strict=True)}
 
     async def _delete(self, outbox_ids: Sequence[int]) -> None:
-        if outbox_ids:
-            async with self._pool.connection() as conn:
+        if not outbox_ids:
+            return
+        # One statement, in autocommit: no BEGIN and COMMIT round trips.
+        async with self._pool.connection() as conn:
+            await conn.set_autocommit(True)
+            try:
                 await outbox.delete(conn, outbox_ids)
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(False)
 
     async def rebuild(self, campaign_id: str) -> None:
         """Create the campaign's hash from its rows, unless it exists."""

@@ -29,12 +29,29 @@ T = TypeVar("T")
 _ATTEMPTS = 3
 
 
-async def transact(pool: Pool, work: Callable[[Conn], Awaitable[T]]) -> T:
-    """Run work in one transaction, again if PostgreSQL broke a deadlock."""
+async def transact(
+    pool: Pool, work: Callable[[Conn], Awaitable[T]], *, pipelined: bool = False
+) -> T:
+    """Run work in one transaction, again if PostgreSQL broke a deadlock.
+
+    Pipelined, the statements whose results work does not fetch travel
+    with the next one that it does, BEGIN with the first and COMMIT with
+    the last: a round trip for each fetch, not for each statement. The
+    server still runs them one after the other, in order.
+    """
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            async with pool.connection() as conn, conn.transaction():
-                return await work(conn)
+            async with pool.connection() as conn:
+                if not pipelined:
+                    async with conn.transaction():
+                        return await work(conn)
+                # Not conn.transaction(): in a pipeline, it syncs once
+                # before BEGIN and twice after COMMIT. The connection
+                # rolls back what an error leaves open.
+                async with conn.pipeline():
+                    result = await work(conn)
+                    await conn.execute("COMMIT")
+                return result
         except psycopg.errors.DeadlockDetected:
             if attempt == _ATTEMPTS:
                 raise

@@ -277,7 +277,7 @@ class Recorder:
             result = EventsResult(outcomes, replies)
             return result, await changes.write(conn, written)
 
-        result, rows = await transact(self._pool, work)
+        result, rows = await transact(self._pool, work, pipelined=True)
         await self._counters.apply(rows)
         await self._published(written)
         bind_contextvars(
