@@ -39,6 +39,7 @@ from services.contacts.rules import (
     Streak,
 )
 from xobito import erasure
+from xobito.database import reading
 
 Row = dict[str, Any]
 Key = tuple[str, str]
@@ -74,8 +75,15 @@ class ContactStore:
         self._erasure = erasure
 
     async def record(self, events: ContactEvents) -> Recorded:
-        """Record a batch; messages seen before are counted as duplicates."""
-        async with self._pool.connection() as conn, conn.transaction():
+        """Record a batch; messages seen before are counted as duplicates.
+
+        Pipelined: the statements whose results are not read travel with
+        the next one that is, and COMMIT with the pipeline's closing sync.
+        Not conn.transaction(), which in a pipeline syncs once before BEGIN
+        and twice after COMMIT; the connection rolls back what an error
+        leaves open.
+        """
+        async with self._pool.connection() as conn, conn.pipeline():
             await self._erasure.carry_over(conn, _named(events))
             await _upsert_contacts(conn, events)
             new_messages = await _insert_messages(conn, events.messages)
@@ -91,6 +99,7 @@ class ContactStore:
                 *filter(None, map(rules.outcome_signal, events.outcomes)),
             ]
             decisions = await self._apply_rules(conn, signals, events.outcomes)
+            await conn.execute("COMMIT")
 
         opt_outs = sum(
             change.flag == rules.OPTED_OUT and change.value
@@ -154,7 +163,7 @@ class ContactStore:
 
     async def existing(self, workspace_id: str, phones: Sequence[str]) -> set[str]:
         """The phones among `phones` that are contacts of the workspace."""
-        async with self._pool.connection() as conn:
+        async with reading(self._pool) as conn:
             cursor = await conn.execute(
                 "SELECT phone FROM contacts.contacts WHERE workspace_id = %s"
                 " AND phone = ANY(string_to_array(%s, ','))",
@@ -165,7 +174,7 @@ class ContactStore:
 
     async def has_erased(self, workspace_id: str) -> bool:
         """Whether the workspace keeps the marker of any erased number."""
-        async with self._pool.connection() as conn:
+        async with reading(self._pool) as conn:
             cursor = await conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM contacts.contacts"
                 " WHERE workspace_id = %s AND phone >= %s AND phone < %s)",
@@ -457,15 +466,18 @@ async def _insert_undeliverable(
     ]
     if not rows:
         return 0
+    # RETURNING, as a pipeline knows a statement's row count only once
+    # its rows are fetched.
     cursor = await conn.execute(
         "INSERT INTO contacts.undeliverable_sends"
         " (workspace_id, wamid, phone, error_code, occurred_at)"
         " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
         " %s::int[], %s::timestamptz[])"
-        " ON CONFLICT (workspace_id, wamid) DO NOTHING",
+        " ON CONFLICT (workspace_id, wamid) DO NOTHING"
+        " RETURNING 1",
         _columns(rows),
     )
-    return cursor.rowcount
+    return len(await cursor.fetchall())
 
 
 async def _lock_contacts(
