@@ -1,17 +1,13 @@
 """A batch of events costs a handful of round trips to PostgreSQL.
 
-Each test counts the exchanges psycopg waits on (AsyncConnection.wait)
-while the write path records a batch in process, against the stack's
-PostgreSQL and Valkey.
+The first test counts the exchanges psycopg waits on while the write
+path records a batch in process, against the stack's PostgreSQL and
+Valkey; the second checks what a pipelined batch of every kind records.
 """
 
 from __future__ import annotations
 
-from asyncio.selector_events import BaseSelectorEventLoop
 from datetime import timedelta
-from typing import Any
-
-import pytest
 
 from services.metrics.batches import event_batch
 from services.metrics.counters import Counters
@@ -19,35 +15,14 @@ from services.metrics.events import Outcome
 from services.metrics.ledger import Pool
 from services.metrics.recording import Recorder
 from tests.metrics.helpers import Metrics, message, status
+from tests.round_trips import counting_round_trips
 from xobito.ingest.v1 import events_pb2 as ev
 from xobito.metrics.v1 import metrics_pb2 as pb
 
 ALICE, BOB, CAROL = "16505551234", "16505551235", "16505551236"
 
 
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A one-element list: how many times psycopg waited for the server.
-
-    psycopg registers its socket with the event loop each time it must
-    wait for an answer (asyncio streams, as redis uses, do not call
-    add_reader).
-    """
-    count = [0]
-    add_reader = BaseSelectorEventLoop.add_reader
-
-    def counted(self: BaseSelectorEventLoop, fd: Any, callback: Any, *args: Any) -> Any:
-        if callback.__qualname__.startswith("wait_async."):
-            count[0] += 1  # not the pool opening a connection
-        return add_reader(self, fd, callback, *args)
-
-    monkeypatch.setattr(BaseSelectorEventLoop, "add_reader", counted)
-    return count
-
-
-def test_a_batch_of_statuses_takes_seven_round_trips(
-    metrics: Metrics, round_trips: list[int]
-) -> None:
+def test_a_batch_of_statuses_takes_seven_round_trips(metrics: Metrics) -> None:
     campaign_id = metrics.create("cmp-round-trips").id
     metrics.add(campaign_id, ALICE, BOB, CAROL)
     metrics.send(
@@ -63,21 +38,20 @@ def test_a_batch_of_statuses_takes_seven_round_trips(
         )
     )
 
-    async def work(counters: Counters, pool: Pool) -> list[Outcome]:
+    async def work(counters: Counters, pool: Pool) -> tuple[list[Outcome], int]:
         recorder = Recorder(pool, counters, timedelta(hours=24))
-        async with pool.connection():
-            pass  # the pool's connection is open before the count starts
-        round_trips[0] = 0
-        return (await recorder.record_events(batch)).outcomes
+        with counting_round_trips() as round_trips:
+            outcomes = (await recorder.record_events(batch)).outcomes
+        return outcomes, round_trips[0]
 
-    outcomes = metrics.with_counters(work)
+    outcomes, round_trips = metrics.with_counters(work)
 
     assert outcomes == [Outcome.APPLIED] * 3
     # One each for BEGIN (psycopg syncs after it), the wamids' locks with
     # their recipients, locking the rows, the new statuses, the rows'
     # changes with their counter deltas, COMMIT; one to delete the
     # applied outbox row. Each statement its own round trip made eleven.
-    assert round_trips[0] == 7
+    assert round_trips == 7
 
 
 def test_a_mixed_batch_records_what_each_event_says(metrics: Metrics) -> None:
