@@ -186,11 +186,16 @@ class Recipients:
 
         Counting lists the matches' ids; when they are all in the list,
         the page is read from it by id instead of scanning the trigram
-        index a second time.
+        index a second time. The list checks the campaign's workspace
+        too: only an empty one needs telling apart from a foreign
+        campaign.
         """
         async with reading(self._pool) as conn:
-            await in_workspace(conn, workspace_id, query.campaign_id)
-            ids = await store.matching_ids(conn, query, SEARCH_COUNT_LIMIT + 1)
+            ids = await store.matching_ids(
+                conn, query, SEARCH_COUNT_LIMIT + 1, workspace_id
+            )
+            if not ids:
+                await in_workspace(conn, workspace_id, query.campaign_id)
             if len(ids) <= SEARCH_COUNT_LIMIT:
                 after_id = -1 if after is None else after[1]
                 page = [id_ for id_ in ids if id_ > after_id][: limit + 1]

@@ -203,11 +203,23 @@ async def recipient_count(
     return int(row["n"]) if row else 0
 
 
-async def matching_ids(conn: Conn, query: RecipientQuery, limit: int) -> list[int]:
+async def matching_ids(
+    conn: Conn, query: RecipientQuery, limit: int, workspace_id: str | None = None
+) -> list[int]:
     """The ids of the first `limit` recipients the query matches, in the
-    order they were added."""
+    order they were added; with a workspace, none unless the campaign is
+    the workspace's."""
     where, params = _where(query)
     params["limit"] = limit
+    if workspace_id is not None:
+        # Uncorrelated: PostgreSQL checks it once, before the scan.
+        where.append(
+            sql.SQL(
+                "EXISTS (SELECT 1 FROM metrics.campaigns"
+                " WHERE id = %(campaign)s AND workspace_id = %(workspace)s)"
+            )
+        )
+        params["workspace"] = workspace_id
     statement = sql.SQL(
         "SELECT id FROM metrics.recipients WHERE {} ORDER BY id LIMIT %(limit)s"
     ).format(sql.SQL(" AND ").join(where))

@@ -312,3 +312,16 @@ def test_rows_asked_without_timelines_are_the_same_rows_without_them(
     for row in full:
         row.ClearField("timeline")
     assert bare == full
+
+
+def test_a_search_that_matches_nobody_is_an_empty_page(
+    metrics: Metrics, campaign: str
+) -> None:
+    page = metrics.stub.ListRecipients(
+        pb.ListRecipientsRequest(
+            workspace_id=WORKSPACE, campaign_id=campaign, search="Quentin"
+        )
+    )
+
+    assert list(page.recipients) == []
+    assert (page.total_count, page.total_count_capped) == (0, False)
