@@ -15,8 +15,9 @@ def counting_round_trips() -> Iterator[list[int]]:
     """A one-element list: how many times psycopg waited for the server.
 
     psycopg registers its socket with the event loop each time it must
-    wait for an answer; asyncio streams, as redis uses, do not call
-    add_reader, and a pool opening a connection waits in another function.
+    wait for an answer, unless the answer is there already; asyncio
+    streams, as redis uses, do not call add_reader, and a pool opening a
+    connection waits in another function.
     """
     count = [0]
     add_reader = BaseSelectorEventLoop.add_reader

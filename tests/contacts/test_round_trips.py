@@ -1,4 +1,4 @@
-"""A batch of statuses costs contacts four round trips to PostgreSQL."""
+"""A batch of statuses costs contacts four round trips to PostgreSQL at most."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.stack import Servers
 from xobito.database import open_pool
 
 
-def test_a_batch_of_statuses_takes_four_round_trips(
+def test_a_batch_of_statuses_takes_four_round_trips_at_most(
     servers: Servers, no_contacts: None
 ) -> None:
     outcomes = [
@@ -37,8 +37,9 @@ def test_a_batch_of_statuses_takes_four_round_trips(
     recorded, round_trips = asyncio.run(record())
 
     assert recorded.undeliverable == 1
-    # One each for BEGIN (psycopg syncs after it), the erased numbers'
-    # flags with the contacts and the undeliverable send, locking the
-    # contacts with their streaks, the new streak with COMMIT. Each
-    # statement its own round trip made seven.
-    assert round_trips == 4
+    # At most one each for BEGIN (psycopg syncs after it), the erased
+    # numbers' flags with the contacts and the undeliverable send, locking
+    # the contacts with their streaks, the new streak with COMMIT. An
+    # answer there already needs no wait. Each statement its own round
+    # trip made seven.
+    assert round_trips <= 4

@@ -22,7 +22,7 @@ from xobito.metrics.v1 import metrics_pb2 as pb
 ALICE, BOB, CAROL = "16505551234", "16505551235", "16505551236"
 
 
-def test_a_batch_of_statuses_takes_seven_round_trips(metrics: Metrics) -> None:
+def test_a_batch_of_statuses_takes_seven_round_trips_at_most(metrics: Metrics) -> None:
     campaign_id = metrics.create("cmp-round-trips").id
     metrics.add(campaign_id, ALICE, BOB, CAROL)
     metrics.send(
@@ -47,11 +47,12 @@ def test_a_batch_of_statuses_takes_seven_round_trips(metrics: Metrics) -> None:
     outcomes, round_trips = metrics.with_counters(work)
 
     assert outcomes == [Outcome.APPLIED] * 3
-    # One each for BEGIN (psycopg syncs after it), the wamids' locks with
-    # their recipients, locking the rows, the new statuses, the rows'
-    # changes with their counter deltas, COMMIT; one to delete the
-    # applied outbox row. Each statement its own round trip made eleven.
-    assert round_trips == 7
+    # At most one each for BEGIN (psycopg syncs after it), the wamids'
+    # locks with their recipients, locking the rows, the new statuses, the
+    # rows' changes with their counter deltas, COMMIT; one to delete the
+    # applied outbox row. An answer there already needs no wait. Each
+    # statement its own round trip made eleven.
+    assert round_trips <= 7
 
 
 def test_a_mixed_batch_records_what_each_event_says(metrics: Metrics) -> None:
