@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
+
 from services.metrics.events import AccountEvent, InboundMessage, StatusReport
 from services.metrics.ledger import Conn
 
@@ -42,7 +44,7 @@ async def insert_statuses(
             [report.occurred_at for report in reports],
             [report.error_code or None for report in reports],
             [report.error_title or None for report in reports],
-            [json.dumps(report.detail) for report in reports],
+            [orjson.dumps(report.detail).decode() for report in reports],
             list(parked),
             [report.phone_number_id for report in reports],
         ],

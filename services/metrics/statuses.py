@@ -173,12 +173,14 @@ def apply_status(
     if rank is Status.FAILED:
         return _with_failure(state, at, failure or Failure(0, "", "unknown"))
 
-    state = replace(state, status=max(state.status, rank))
+    status = max(state.status, rank)
     if meta_status == "sent":
-        return replace(state, meta_sent_at=_earliest(state.meta_sent_at, at))
+        meta_sent_at = _earliest(state.meta_sent_at, at)
+        return replace(state, status=status, meta_sent_at=meta_sent_at)
     if rank is Status.DELIVERED:
-        return replace(state, delivered_at=_earliest(state.delivered_at, at))
-    return replace(state, read_at=_earliest(state.read_at, at))
+        delivered_at = _earliest(state.delivered_at, at)
+        return replace(state, status=status, delivered_at=delivered_at)
+    return replace(state, status=status, read_at=_earliest(state.read_at, at))
 
 
 def apply_reply(state: RecipientState, at: datetime) -> RecipientState:
