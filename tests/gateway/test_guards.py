@@ -37,6 +37,9 @@ class NoCampaigns:
     async def get_campaign(self, workspace_id: str, campaign_id: str) -> None:
         raise NotFoundError("campaign not found")
 
+    async def list_recipients(self, request: object) -> None:
+        raise NotFoundError("campaign not found")
+
 
 class Context:
     workspace = "ws"
