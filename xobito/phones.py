@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 _DECORATION = re.compile(r"[\s+\-()\[\].]")
-_E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
 
 INVALID_NUMBER = "invalid_number"
 
@@ -22,7 +21,9 @@ def digits(raw: str) -> str:
 
 def normalize(raw: str) -> str | None:
     """E.164 digits without '+', or None when raw cannot be a number."""
-    bare = digits(raw)
-    if bare.isascii() and _E164_DIGITS.fullmatch(bare):
+    # Most numbers arrive as bare digits already: a sender's batch of
+    # 10,000 spends half its time here otherwise.
+    bare = raw if raw.isdigit() else digits(raw)
+    if bare.isascii() and bare.isdigit() and 7 <= len(bare) <= 15 and bare[0] != "0":
         return bare
     return None
