@@ -51,9 +51,28 @@ def _flatten(results: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]
     return rows
 
 
+def _kept(only: list[str]) -> dict[str, Any]:
+    """The figures of the last run, but those of the measures in only."""
+    try:
+        results: dict[str, Any] = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return {}
+    measured = results.get("measured", {})
+    for name in only:
+        for key in measured.pop(name, {}).get("figures", ()):
+            results.pop(key, None)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--only", action="append", choices=sorted(MEASURES))
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(MEASURES),
+        help="run this measure only (repeatable); the others' figures in"
+        " latest.json are kept, each with when it was measured",
+    )
     parser.add_argument("--recipients", type=int, default=1_000_000)
     parser.add_argument(
         "--export-rows",
@@ -64,10 +83,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    results: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-    }
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    results = _kept(args.only) if args.only else {}
+    measured: dict[str, Any] = results.pop("measured", {})
+    results.update(
+        measured_at=now,
+        machine=f"{platform.machine()}, {platform.python_version()}",
+    )
     with (
         tempfile.TemporaryDirectory() as root,
         running_servers(Path(root), durable=True) as servers,
@@ -78,17 +100,18 @@ def main() -> None:
             for name in args.only or MEASURES:
                 print(f"measuring {name}…", flush=True)
                 started = time.perf_counter()
-                results.update(
-                    MEASURES[name](
-                        stack,
-                        recipients=args.recipients,
-                        export_rows=args.export_rows,
-                    )
+                figures = MEASURES[name](
+                    stack,
+                    recipients=args.recipients,
+                    export_rows=args.export_rows,
                 )
+                results.update(figures)
+                measured[name] = {"at": now, "figures": sorted(figures)}
                 print(f"  done in {time.perf_counter() - started:.0f} s")
         finally:
             stack.stop()
 
+    results["measured"] = measured
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     width = max(len(name) for name, _ in _flatten(results))
