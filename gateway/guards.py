@@ -168,6 +168,8 @@ class QueryCost:
             None,
         )
         size = None if first is None else value_from_ast_untyped(first, self.variables)
+        if isinstance(size, float) and size.is_integer():
+            size = int(size)  # as GraphQL's Int takes a variable of 250.0
         if not isinstance(size, int) or isinstance(size, bool):
             return DEFAULT_FIRST
         return max(0, min(size, MAX_FIRST))

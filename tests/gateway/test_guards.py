@@ -74,6 +74,16 @@ def test_the_same_text_is_refused_when_its_variables_cost_too_much(
     assert cheap_again == cheap
 
 
+def test_a_page_size_written_as_a_whole_float_costs_as_that_integer(
+    strict: Schema,
+) -> None:
+    # GraphQL's Int takes a variable of 250.0 and runs it as 250.
+    assert run(strict, PAGED, id="cmp_1", first=250.0) == {
+        "data": None,
+        "errors": [f"query cost {1 + 1 + 250 * 3} exceeds the maximum of 500"],
+    }
+
+
 def test_a_default_page_size_counts_in_the_cost_of_a_known_text(
     strict: Schema,
 ) -> None:
