@@ -107,8 +107,18 @@ def _malformed(message: object) -> bool:
         return True
     if not isinstance(message.get("id", ""), str):
         return True
-    subscribe = message.get("type") == "subscribe"
-    return subscribe and not isinstance(message.get("payload"), dict)
+    if message.get("type") != "subscribe":
+        return False
+    payload = message.get("payload")
+    # The protocol's SubscribePayload: a query string, and when given, an
+    # operation name string and variables and extensions objects.
+    return not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("operationName"), str | None)
+        and isinstance(payload.get("variables"), dict | None)
+        and isinstance(payload.get("extensions"), dict | None)
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):

@@ -104,6 +104,16 @@ def test_a_socket_holds_a_limited_number_of_subscriptions(
         '"subscribe"',
         '{"id": 1, "type": "subscribe", "payload": {"query": "{ __typename }"}}',
         '{"id": "1", "type": "subscribe", "payload": 7}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": 5}}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": ["{ a }"]}}',
+        '{"id": "1", "type": "subscribe",'
+        ' "payload": {"query": "{ __typename }", "operationName": ["x"]}}',
+        '{"id": "1", "type": "subscribe",'
+        ' "payload": {"query": "{ __typename }", "variables": "{}"}}',
+        '{"id": "1", "type": "subscribe",'
+        ' "payload": {"query": "{ __typename }", "variables": [["n", 1]]}}',
+        '{"id": "1", "type": "subscribe",'
+        ' "payload": {"query": "{ __typename }", "extensions": 1}}',
         json.dumps({"type": "x" * 300}),
     ],
 )
