@@ -4,10 +4,14 @@ Migrations are the SQL files of xobito/migrations, applied in the order
 of their names, each in its own transaction, and recorded in the table
 public.schema_migrations. An advisory lock makes processes that start
 together apply them one after the other, so each is applied once.
+
+A server that is starting up, recovering after an unclean stop or not
+listening yet is waited for, with backoff, before migrating or pooling.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import structlog
+import tenacity
 from psycopg.rows import dict_row
 from psycopg.types.array import ListBinaryDumper
 from psycopg_pool import AsyncConnectionPool
@@ -25,13 +30,64 @@ _MIGRATION_LOCK = 7_306_571_228_915
 
 log = structlog.get_logger(__name__)
 
+# Recovery after an unclean stop may replay a lot of WAL: wait that long.
+READY_TIMEOUT_SECONDS = 900.0
+# What a server says while it starts, recovers or stops: SQLSTATE
+# cannot_connect_now, and before it listens, a refused connection.
+_NOT_READY_SQLSTATE = "57P03"
+_NOT_READY_MESSAGES = (
+    "the database system is",
+    "connection refused",
+)
+
+
+def is_not_ready(error: BaseException) -> bool:
+    """Whether a connection failed because the server is not ready yet."""
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    if error.sqlstate == _NOT_READY_SQLSTATE:
+        return True
+    text = str(error).lower()
+    return any(message in text for message in _NOT_READY_MESSAGES)
+
+
+def _log_not_ready(state: tenacity.RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "waiting for PostgreSQL to accept connections",
+        attempt=state.attempt_number,
+        reason=str(error).strip().splitlines()[-1] if error else None,
+    )
+
+
+_until_ready = tenacity.retry(
+    retry=tenacity.retry_if_exception(is_not_ready),
+    wait=tenacity.wait_exponential(multiplier=0.1, max=2),
+    stop=tenacity.stop_after_delay(READY_TIMEOUT_SECONDS),
+    before_sleep=_log_not_ready,
+    reraise=True,
+)
+
+
+@_until_ready
+def wait_until_ready(database_url: str) -> None:
+    """Return once the server accepts connections."""
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        conn.execute("SELECT 1")
+
 
 def migration_files() -> list[Path]:
     return sorted(MIGRATIONS.glob("*.sql"))
 
 
+@_until_ready
 def migrate(database_url: str) -> int:
-    """Apply the migrations not applied yet; return how many were applied."""
+    """Apply the migrations not applied yet; return how many were applied.
+
+    A server not ready yet is waited for, and one that goes away while
+    starting up is tried again: each migration is its own transaction.
+    """
+    wait_until_ready(database_url)
     applied = 0
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
@@ -68,9 +124,10 @@ async def open_pool(
 ) -> AsyncConnectionPool:
     """Open a pool of connections whose rows come back as dicts.
 
-    Waits up to a minute for the server, so that a service can start
-    before its database is ready.
+    Waits for the server to accept connections first, so that a service
+    can start before its database is ready or while it recovers.
     """
+    await asyncio.to_thread(wait_until_ready, database_url)
     pool = AsyncConnectionPool(
         database_url,
         min_size=min_size,

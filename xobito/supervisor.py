@@ -3,19 +3,25 @@
 honcho starts the local PostgreSQL and Valkey (unless DATABASE_URL and
 REDIS_URL name servers to use) and the four services, prefixes each line
 of their output with its name, and stops them all on Ctrl-C.
+
+PostgreSQL is stopped with a fast shutdown, which disconnects its clients
+and writes a clean checkpoint, and killed only after a generous wait: a
+killed server makes the next start recover before it accepts anyone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from honcho.manager import Manager
+from honcho.manager import KILL_WAIT, Manager
 
 from xobito import devenv
 from xobito.devstack import LocalPostgres, LocalValkey
@@ -29,11 +35,47 @@ SERVICE_MODULES = {
 }
 
 
+# How each process is asked to stop when it is not SIGTERM, and how long
+# it has before it is killed when it is not honcho's KILL_WAIT.
+STOP_SIGNALS = {"postgres": signal.SIGINT}
+KILL_AFTER_SECONDS = {"postgres": 120.0}
+
+
+class Supervisor(Manager):  # type: ignore[misc]
+    """honcho's Manager, with a stop signal and a kill delay per process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stopping_since: float | None = None
+
+    def terminate(self) -> None:
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+        super().terminate()
+
+    def _killall(self, force: bool = False) -> None:
+        stopping = time.monotonic() - (self._stopping_since or time.monotonic())
+        for name, process in self._processes.items():
+            if "returncode" in process or "pid" not in process:
+                continue
+            if force:
+                if stopping < KILL_AFTER_SECONDS.get(name, KILL_WAIT):
+                    continue
+                stop = signal.SIGKILL
+            else:
+                stop = STOP_SIGNALS.get(name, signal.SIGTERM)
+            self._system_print(
+                f"sending {stop.name} to {name} (pid {process['pid']})\n"
+            )
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process["pid"], stop)
+
+
 def run() -> int:
     directory = devenv.data_dir().resolve()
     remembered = devenv.read(directory)
     env = dict(os.environ)
-    manager = Manager()
+    manager = Supervisor()
 
     if not env.get("DATABASE_URL"):
         port = int(env.get("XOBITO_POSTGRES_PORT", "15432"))
