@@ -87,7 +87,6 @@ def migrate(database_url: str) -> int:
     A server not ready yet is waited for, and one that goes away while
     starting up is tried again: each migration is its own transaction.
     """
-    wait_until_ready(database_url)
     applied = 0
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
