@@ -2,7 +2,8 @@
 
 Channels (xobito.channels) are opened once, in the app's lifespan, and
 connect lazily, so the gateway starts while a service is still down.
-Every unary call has the deadline settings.grpc_timeout_s, and every
+Every unary call has the deadline settings.grpc_timeout_s, within which
+it waits for a service that is not reachable yet, and every
 gRPC failure leaves this module as one of the typed errors of
 gateway.errors.
 """
@@ -297,7 +298,9 @@ class Clients:
 
     @classmethod
     def open(cls, settings: Settings) -> Clients:
-        config = ChannelSettings.of(settings)
+        # A service restarting (a crash, a rolling update) costs a query a
+        # wait of a second or two, within its deadline, not an error.
+        config = ChannelSettings.of(settings, wait_for_ready=True)
         metrics = open_channel(settings.metrics_target, config)
         contacts = open_channel(settings.contacts_target, config)
         ingest = open_channel(settings.ingest_target, config)

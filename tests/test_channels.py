@@ -97,9 +97,11 @@ async def serving(
     register: Callable[[grpc.aio.Server], Sequence[str]],
     settings: Settings | None = None,
     on_shutdown: Callable[[], Any] | None = None,
+    port: int | None = None,
 ) -> AsyncIterator[str]:
-    """grpcserver.serve() on a free port until the block ends; its target."""
-    port = free_port()
+    """grpcserver.serve() on a free port (or `port`) until the block ends;
+    its target."""
+    port = port or free_port()
     stop = asyncio.Event()
     task = asyncio.create_task(
         grpcserver.serve(
@@ -202,6 +204,38 @@ def test_a_call_without_a_timeout_gets_the_default_deadline() -> None:
     (remaining,) = servicer.remaining
     assert remaining is not None
     assert 0 < remaining <= 3
+
+
+def test_a_call_fails_at_once_while_its_service_is_down() -> None:
+    target = f"127.0.0.1:{free_port()}"
+
+    async def main() -> grpc.StatusCode:
+        async with open_channel(target, ChannelSettings(timeout_s=5)) as channel:
+            stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetCampaign(mpb.GetCampaignRequest())
+            return refused.value.code()
+
+    assert asyncio.run(main()) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_call_that_waits_for_ready_is_served_once_its_service_is_back() -> None:
+    port = free_port()
+    servicer = Metrics()
+
+    async def main() -> str:
+        config = ChannelSettings(timeout_s=10, wait_for_ready=True)
+        async with open_channel(f"127.0.0.1:{port}", config) as channel:
+            stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+            # Refused connections first put the channel in backoff.
+            call = asyncio.ensure_future(stub.GetCampaign(mpb.GetCampaignRequest()))
+            await asyncio.sleep(1.5)
+            assert not call.done()
+            async with serving(metrics_service(servicer), port=port):
+                campaign = await call
+        return campaign.name
+
+    assert asyncio.run(main()) == "metrics"
 
 
 def test_a_served_call_passes_its_remaining_time_to_the_calls_it_makes() -> None:

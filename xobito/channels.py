@@ -12,6 +12,10 @@ channels with open_channel(), which gives each channel:
 - a deadline on every unary call, never later than the deadline of the
   call being served (see xobito.grpcserver), so a caller's budget is
   passed down;
+- with `wait_for_ready`, calls that wait, within their deadline, for a
+  service that is restarting or reconnecting instead of failing at once
+  (the gateway's, whose users would rather wait a second than retry;
+  ingest answers Meta 503 at once instead, and Meta retries);
 - message size limits, tracing (the trace context travels in the call's
   metadata) and a latency histogram per method;
 - TLS when settings name a CA: the server is verified against it, and
@@ -127,15 +131,17 @@ class ChannelSettings:
     tls_ca: str = ""
     tls_cert: str = ""
     tls_key: str = ""
+    wait_for_ready: bool = False
 
     @classmethod
-    def of(cls, settings: Settings) -> ChannelSettings:
+    def of(cls, settings: Settings, *, wait_for_ready: bool = False) -> ChannelSettings:
         return cls(
             timeout_s=settings.grpc_timeout_s,
             max_message_bytes=settings.grpc_max_message_bytes,
             tls_ca=settings.grpc_tls_ca,
             tls_cert=settings.grpc_tls_cert,
             tls_key=settings.grpc_tls_key,
+            wait_for_ready=wait_for_ready,
         )
 
 
@@ -152,8 +158,8 @@ def open_channel(target: str, config: ChannelSettings) -> grpc.aio.Channel:
         *_RECONNECT_OPTIONS,
     ]
     interceptors: list[Any] = [
-        _UnaryDeadline(config.timeout_s),
-        _StreamDeadline(),
+        _UnaryDeadline(config.timeout_s, config.wait_for_ready),
+        _StreamDeadline(config.wait_for_ready),
         _Latency(),
         # Injects the trace context into each call's metadata.
         *aio_client_interceptors(),  # type: ignore[no-untyped-call]
@@ -196,37 +202,43 @@ def _timeout(asked: float | None) -> float | None:
     return left if asked is None else min(asked, left)
 
 
-def _with_timeout(details: Any, timeout: float | None) -> Any:
+def _with_timeout(details: Any, timeout: float | None, wait_for_ready: bool) -> Any:
     return grpc.aio.ClientCallDetails(
         details.method,
         timeout,
         details.metadata,
         details.credentials,
-        details.wait_for_ready,
+        wait_for_ready if details.wait_for_ready is None else details.wait_for_ready,
     )
 
 
 class _UnaryDeadline(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     """Every unary call gets a deadline, never later than the served one."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, wait_for_ready: bool) -> None:
         self._timeout_s = timeout_s
+        self._wait_for_ready = wait_for_ready
 
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
         asked = self._timeout_s if details.timeout is None else details.timeout
-        return await continuation(_with_timeout(details, _timeout(asked)), request)
+        details = _with_timeout(details, _timeout(asked), self._wait_for_ready)
+        return await continuation(details, request)
 
 
 class _StreamDeadline(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
     """A stream lives as long as its reader wants, or the served call."""
 
+    def __init__(self, wait_for_ready: bool) -> None:
+        self._wait_for_ready = wait_for_ready
+
     async def intercept_unary_stream(
         self, continuation: Callable[..., Any], details: Any, request: Any
     ) -> Any:
         timeout = _timeout(details.timeout)
-        return await continuation(_with_timeout(details, timeout), request)
+        details = _with_timeout(details, timeout, self._wait_for_ready)
+        return await continuation(details, request)
 
 
 class _Latency(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
