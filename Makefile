@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := xobito/ingest/v1/events_pb2.py
 
-.PHONY: help install proto run test bench chaos lint format clean
+.PHONY: help install proto run test bench chaos lint format constraints clean
 
 help:
 	@echo "make run     start PostgreSQL, Valkey and every service"
@@ -17,12 +17,13 @@ help:
 	@echo "make chaos   crash services and servers under load; nothing may be lost"
 	@echo "make proto   regenerate the gRPC code from proto/"
 	@echo "make lint    ruff and mypy"
+	@echo "make constraints  update the pinned versions to the newest allowed"
 	@echo "make clean   remove the virtual environment and local data"
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	touch $@
 
 install: $(INSTALLED)
@@ -53,6 +54,17 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The newest versions pyproject.toml allows, installed afresh and written
+# down as what make install installs; then run make test and make lint.
+constraints:
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	touch $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .data

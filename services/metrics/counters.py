@@ -286,4 +286,4 @@ class Counters:
                 version = counts[VERSION]
                 yield Tally.of(counts)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()

@@ -79,7 +79,7 @@ class RecipientFeed:
                 if views:
                     yield views
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def _read(
         self,

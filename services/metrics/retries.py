@@ -166,7 +166,7 @@ class Retries:
                         await self._release(batch[index + 1 :])
                         raise
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def _claim(self, workspace_id: str, campaign_id: str) -> list[RetryRow]:
         async with self._pool.connection() as conn, conn.transaction():
