@@ -96,22 +96,36 @@ def _newer_of_each_flag() -> str:
 # erased): of each flag, it keeps the change made last. The audit lines
 # refer to rows this very statement inserts; PostgreSQL checks foreign
 # keys at its end.
+#
+# Markers are few, and a batch names most numbers again and again: each
+# is looked up through the primary key (a subquery that locks is never
+# merged into a join the planner could run as a scan of every contact),
+# and the rows found are deleted by their row address.
 _CARRY_OVER = f"""
 WITH marker AS (
-    DELETE FROM contacts.contacts AS m
-    USING unnest(%(workspace_ids)s::text[], %(phones)s::text[],
-                 %(markers)s::text[]) AS k (workspace_id, phone, marker)
-    WHERE m.workspace_id = k.workspace_id AND m.phone = k.marker
-    RETURNING k.workspace_id, k.phone,
-        m.opted_out, m.opted_out_reason, m.opted_out_by,
-        m.opted_out_changed_at,
-        m.inactive, m.inactive_reason, m.inactive_by, m.inactive_changed_at
+    SELECT k.workspace_id, k.phone, m.*
+    FROM unnest(%(workspace_ids)s::text[], %(phones)s::text[],
+                %(markers)s::text[]) AS k (workspace_id, phone, marker)
+    CROSS JOIN LATERAL (
+        SELECT ctid AS row_address,
+            opted_out, opted_out_reason, opted_out_by, opted_out_changed_at,
+            inactive, inactive_reason, inactive_by, inactive_changed_at
+        FROM contacts.contacts
+        WHERE workspace_id = k.workspace_id AND phone = k.marker
+        FOR UPDATE
+    ) AS m
+), gone AS (
+    DELETE FROM contacts.contacts
+    WHERE ctid = ANY(ARRAY(SELECT row_address FROM marker))
 ), contact AS (
     INSERT INTO contacts.contacts AS c
         (workspace_id, phone, opted_out, opted_out_reason, opted_out_by,
          opted_out_changed_at, inactive, inactive_reason, inactive_by,
          inactive_changed_at)
-    SELECT * FROM marker
+    SELECT workspace_id, phone, opted_out, opted_out_reason, opted_out_by,
+        opted_out_changed_at, inactive, inactive_reason, inactive_by,
+        inactive_changed_at
+    FROM marker
     ON CONFLICT (workspace_id, phone) DO UPDATE SET
     {_newer_of_each_flag()}
 )
