@@ -63,8 +63,9 @@ class ContactSends:
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         at, last_id = None, 0
         if page_token:
-            raw_at, last_id = cursors.decode(page_token, 2)
+            raw_at, raw_id = cursors.decode(page_token, 2)
             at = cursors.decode_time(raw_at)
+            last_id = cursors.decode_int(raw_id)
 
         params = {
             "workspace_id": workspace_id,

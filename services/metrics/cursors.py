@@ -32,11 +32,22 @@ def decode(token: str, size: int) -> list[Any]:
     return key
 
 
+def decode_int(value: Any) -> int:
+    """An integer stored by encode(): a row id or a rank, within bigint."""
+    # bool is an int to Python and would pass for 0 or 1.
+    if type(value) is not int or not -(2**63) <= value < 2**63:
+        raise InvalidArgumentError("page_token is not valid")
+    return value
+
+
 def decode_time(value: Any) -> datetime | None:
     """A datetime stored by encode(), or None."""
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        found = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise InvalidArgumentError("page_token is not valid") from None
+    if found.tzinfo is None:
+        raise InvalidArgumentError("page_token is not valid")
+    return found

@@ -277,14 +277,13 @@ def _after(token: str, sort: RecipientSort) -> tuple[object, int] | None:
     """The sort key a page token continues after."""
     if not token:
         return None
-    sort_name, value, recipient_id = cursors.decode(token, 3)
-    if sort_name != sort.name or not isinstance(recipient_id, int):
+    sort_name, value, raw_id = cursors.decode(token, 3)
+    if sort_name != sort.name:
         raise InvalidArgumentError("page_token belongs to another sort")
+    recipient_id = cursors.decode_int(raw_id)
     if sort.column in ("sent_at", "delivered_at", "read_at"):
         return cursors.decode_time(value), recipient_id
-    if not isinstance(value, int):
-        raise InvalidArgumentError("page_token is not valid")
-    return value, recipient_id
+    return cursors.decode_int(value), recipient_id
 
 
 def _count_of(tally: Tally, status: Status | None) -> int:

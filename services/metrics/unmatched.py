@@ -39,9 +39,9 @@ class Unmatched:
         if token:
             received_at, status_id = cursors.decode(token, 2)
             after_at = cursors.decode_time(received_at)
-            if after_at is None or not isinstance(status_id, int):
+            if after_at is None:
                 raise InvalidArgumentError("page_token is not valid")
-            after = (after_at, status_id)
+            after = (after_at, cursors.decode_int(status_id))
 
         async with self._pool.connection() as conn:
             rows = await eventlog.parked_page(

@@ -7,6 +7,7 @@ from datetime import datetime
 import grpc
 import pytest
 
+from services.metrics import cursors
 from services.metrics.recipients import SEARCH_COUNT_LIMIT
 from tests.metrics.helpers import WORKSPACE, Metrics, status
 from xobito.metrics.v1 import metrics_pb2 as pb
@@ -150,6 +151,34 @@ def test_a_token_of_another_sort_is_refused(metrics: Metrics, campaign: str) -> 
                 campaign_id=campaign,
                 sort=pb.RECIPIENT_SORT_READ_AT,
                 page_token=page.next_page_token,
+            )
+        )
+
+    assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("sort", "key"),
+    [
+        (pb.RECIPIENT_SORT_UNSPECIFIED, ["ADDED", 3, True]),
+        (pb.RECIPIENT_SORT_SENT_AT, ["SENT_AT", None, True]),
+        (pb.RECIPIENT_SORT_STATUS, ["STATUS", 2**70, 1]),
+        (pb.RECIPIENT_SORT_SENT_AT, ["SENT_AT", "2026-03-02T10:00:00", 1]),
+    ],
+)
+def test_a_tampered_token_is_refused_before_it_reaches_the_database(
+    metrics: Metrics,
+    campaign: str,
+    sort: pb.RecipientSort.ValueType,
+    key: list[object],
+) -> None:
+    with pytest.raises(grpc.RpcError) as failure:
+        metrics.stub.ListRecipients(
+            pb.ListRecipientsRequest(
+                workspace_id=WORKSPACE,
+                campaign_id=campaign,
+                sort=sort,
+                page_token=cursors.encode(*key),
             )
         )
 

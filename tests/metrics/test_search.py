@@ -32,3 +32,14 @@ def test_a_page_token_keeps_its_sort_key() -> None:
 def test_a_token_that_is_not_ours_is_an_invalid_argument() -> None:
     with pytest.raises(InvalidArgumentError):
         cursors.decode("not-a-token", 3)
+
+
+@pytest.mark.parametrize("value", [True, 2**63, 1.5, "7", None])
+def test_a_row_id_in_a_token_is_an_integer_postgresql_can_take(value: object) -> None:
+    with pytest.raises(InvalidArgumentError):
+        cursors.decode_int(value)
+
+
+def test_a_time_in_a_token_carries_its_offset() -> None:
+    with pytest.raises(InvalidArgumentError):
+        cursors.decode_time("2026-03-02T10:00:00")
