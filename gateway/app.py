@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
     graphql = GraphQLView(
         build(settings),
         pepper=settings.api_key_pepper,
+        rate_limit=rate_limit,
         max_tokens=settings.graphql_max_tokens,
         graphql_ide="graphiql" if settings.graphiql else None,
         # The legacy graphql-ws protocol is never offered.

@@ -27,6 +27,9 @@ class Context:
     pool: AsyncConnectionPool
     live: Live
     workspace_id: str | None = None
+    # Over a WebSocket, the key it signed in with: its operations count
+    # against that key's rate.
+    api_key_id: int | None = None
     connection_params: dict[str, object] | None = None
     websocket: WebSocket | None = None
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 import orjson
 import structlog
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -20,12 +21,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    SubscribeMessage,
+)
 from strawberry.types.unset import UnsetType
 
 from gateway.auth import authenticate, authorization_of
 from gateway.broadcast import Broadcast, Rendering
 from gateway.context import Context
+from gateway.ratelimit import RateLimit
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +38,10 @@ log = structlog.get_logger(__name__)
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler, closing the socket with
     4400 on a message of the wrong shape (`null`, a list, a numeric id, a
-    subscribe without an object payload) where it would crash, and sending
-    a shared subscription's frames as the rendering serialized them."""
+    subscribe without an object payload) where it would crash, counting
+    each operation against its key's rate as an HTTP request is, and
+    sending a shared subscription's frames as the rendering serialized
+    them."""
 
     websocket: WebSocketAdapter
 
@@ -43,6 +50,30 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message("Failed to parse message")
             return
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Past the key's rate, an `error` for the operation, which runs not."""
+        key_id = self.context.api_key_id
+        if key_id is not None and message["id"] not in self.operations:
+            rate_limit = cast("GraphQLView", self.view).rate_limit
+            verdict = await rate_limit.hit(key_id)
+            if not verdict.allowed:
+                log.info(
+                    "rate limited",
+                    api_key=key_id,
+                    workspace=self.context.workspace_id,
+                    transport="websocket",
+                )
+                wait = verdict.retry_after_s
+                error = GraphQLError(
+                    f"rate limit reached, retry in {wait} s",
+                    extensions={"code": "RATE_LIMITED", "retryAfter": wait},
+                )
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
+        await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         broadcast = cast("GraphQLView", self.view).broadcast
@@ -128,10 +159,17 @@ class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = WebSocketAdapter
 
     def __init__(
-        self, schema: BaseSchema, *, pepper: str, max_tokens: int, **options: Any
+        self,
+        schema: BaseSchema,
+        *,
+        pepper: str,
+        rate_limit: RateLimit,
+        max_tokens: int,
+        **options: Any,
     ) -> None:
         super().__init__(schema, **options)
         self.pepper = pepper
+        self.rate_limit = rate_limit
         self.broadcast = Broadcast(schema, max_tokens=max_tokens)
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -174,6 +212,7 @@ class GraphQLView(GraphQL[Context, None]):
             log.info("websocket refused", reason="invalid or missing API key")
             raise ConnectionRejectionError()
         context.workspace_id = key.workspace_id
+        context.api_key_id = key.id
         if context.websocket is not None:
             context.websocket.state.sockets.add(context.websocket, key.id)
         return await super().on_ws_connect(context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from tests.gateway.support import make_key
+from tests.gateway.wsclient import socket
 from tests.stack import Servers, Stack
 
 QUERY = {"query": "{ campaigns { totalCount } }"}
@@ -84,3 +85,25 @@ def test_an_unknown_key_is_refused_before_it_counts(
     replies = [post(strict, "xo_not-a-real-key").status_code for _ in range(7)]
 
     assert replies == [401] * 7
+
+
+def test_operations_over_a_websocket_spend_the_same_budget(
+    strict_gateways: tuple[Stack, Stack], strict_key: str
+) -> None:
+    strict, _ = strict_gateways
+
+    with socket(strict.gateway_url) as ws:
+        assert ws.init(strict_key) == {"type": "connection_ack"}
+        answers = []
+        for operation in map(str, range(6)):
+            ws.subscribe(QUERY["query"], operation=operation)
+            answers.append(ws.receive())
+            if answers[-1]["type"] == "next":
+                assert ws.receive() == {"id": operation, "type": "complete"}
+
+    assert [answer["type"] for answer in answers] == ["next"] * 5 + ["error"]
+    refusal = answers[-1]["payload"][0]
+    assert "rate limit" in refusal["message"]
+    assert refusal["extensions"]["code"] == "RATE_LIMITED"
+    assert 1 <= refusal["extensions"]["retryAfter"] <= 60
+    assert post(strict, strict_key).status_code == 429
