@@ -140,6 +140,19 @@ def test_retry_takes_only_the_categories_asked_for(
     assert answer["skipped"]["optedOut"] == 0
 
 
+def test_no_category_chosen_queues_nobody(
+    stack: Stack, api_key: str, clean: None
+) -> None:
+    campaign_id = start_campaign(stack, api_key)
+
+    answer = stack.graphql(RETRY, api_key, id=campaign_id, categories=[])
+
+    assert answer["retryFailed"]["queued"] == 0
+    assert stack.graphql(RETRY, api_key, id=campaign_id)["retryFailed"]["queued"] == 2
+    nowhere = stack.graphql(RETRY, api_key, id="cmp_nope", categories=[])
+    assert nowhere["retryFailed"]["__typename"] == "CampaignNotFoundError"
+
+
 def test_an_unknown_category_is_an_error_in_the_result(
     stack: Stack, api_key: str, clean: None
 ) -> None:

@@ -59,7 +59,10 @@ RetryResult = Annotated[
 Categories = Annotated[
     list[str] | None,
     strawberry.argument(
-        description="Failure categories (rate_limited, ...); null: every one."
+        description=(
+            "Failure categories (rate_limited, ...); null: every one,"
+            " an empty list: none."
+        )
     ),
 ]
 
@@ -78,11 +81,26 @@ async def retry_failed(
             )
 
     try:
+        if categories is not None and not wanted:
+            return await _nothing_chosen(info, campaign_id)
         return await _retry(info, campaign_id, wanted)
     except NotFoundError:
         return CampaignNotFoundError(
             campaign_id=campaign_id, message="campaign not found"
         )
+
+
+async def _nothing_chosen(info: Info, campaign_id: str) -> RetryQueued:
+    """No category chosen queues nothing (an unknown campaign is still one)."""
+    context = info.context
+    await context.metrics.get_campaign(context.workspace, campaign_id)
+    return RetryQueued(
+        campaign_id=strawberry.ID(campaign_id),
+        queued=0,
+        skipped=RetrySkipped(
+            opted_out=0, inactive=0, already_queued=0, not_retryable=0
+        ),
+    )
 
 
 async def _retry(info: Info, campaign_id: str, categories: list[str]) -> RetryQueued:
