@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,6 +13,7 @@ import pytest
 from psycopg import pq
 from psycopg.adapt import PyFormat
 
+from services.metrics.search import name_key
 from tests.stack import Servers
 from xobito.database import migrate, migration_files, open_pool
 
@@ -72,3 +74,42 @@ def test_pooled_connections_send_lists_in_binary_and_keep_every_text(
 
     assert sent_as == pq.Format.BINARY
     assert read_back == awkward
+
+
+NAMES = ["Søren Ødegård", "Łukasz Đorđević", "Ægir Þórsson", "Œdipe Asl\u0131", "Zoë"]
+
+
+def test_name_keys_stored_before_are_spelt_as_they_are_searched(
+    empty_database: str,
+) -> None:
+    migrate(empty_database)
+    upgrade = next(
+        path for path in migration_files() if "name_keys_unmarked_letters" in path.name
+    ).read_text()
+    # Accents stripped, the letters of their own kept.
+    earlier = [
+        "".join(
+            c
+            for c in unicodedata.normalize("NFKD", name.casefold())
+            if not unicodedata.combining(c)
+        )
+        for name in NAMES
+    ]
+
+    with psycopg.connect(empty_database) as conn:
+        conn.execute(
+            "INSERT INTO metrics.campaigns (id, workspace_id, name, phone_number_id,"
+            " template_name) VALUES ('cmp_keys', 'test', 'Keys', '1', 't')"
+        )
+        conn.execute(
+            "INSERT INTO metrics.recipients (campaign_id, phone, name, name_key)"
+            " SELECT 'cmp_keys', '1650555000' || n, name, key"
+            " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS r(name, key, n)",
+            [NAMES, earlier],
+        )
+        conn.execute(upgrade)
+        rows = conn.execute(
+            "SELECT name, name_key FROM metrics.recipients ORDER BY id"
+        ).fetchall()
+
+    assert rows == [(name, name_key(name)) for name in NAMES]

@@ -8,12 +8,31 @@ from dataclasses import dataclass
 
 from xobito import phones
 
+# Latin letters of their own, not a base letter with a mark, which NFKD
+# leaves whole: searched as the letters people type for them. The
+# migration 0014_metrics_name_keys_unmarked_letters does the same to keys
+# stored before.
+_UNMARKED = str.maketrans(
+    {
+        "ø": "o",
+        "đ": "d",
+        "ł": "l",
+        "ð": "d",
+        "\u0131": "i",  # dotless i
+        "ħ": "h",
+        "ŧ": "t",
+        "æ": "ae",
+        "œ": "oe",
+        "þ": "th",
+    }
+)
+
 
 def name_key(name: str) -> str:
     """A name as it is searched: case-folded, accents stripped."""
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(kept.split())
+    return " ".join(kept.translate(_UNMARKED).split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,3 +43,19 @@ def test_a_row_id_in_a_token_is_an_integer_postgresql_can_take(value: object) ->
 def test_a_time_in_a_token_carries_its_offset() -> None:
     with pytest.raises(InvalidArgumentError):
         cursors.decode_time("2026-03-02T10:00:00")
+
+
+@pytest.mark.parametrize(
+    ("name", "typed"),
+    [
+        ("Søren Ødegård", "soren odegard"),
+        ("Łukasz Đorđević", "lukasz dordevic"),
+        ("Ægir Þórsson", "aegir thorsson"),
+        ("Œdipe Straße", "oedipe strasse"),
+        ("Asl\u0131 Ħamrun", "asli hamrun"),
+    ],
+)
+def test_letters_that_carry_no_accent_are_searched_as_people_type_them(
+    name: str, typed: str
+) -> None:
+    assert name_key(name) == typed
