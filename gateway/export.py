@@ -3,7 +3,8 @@
 The rows are streamed one page of ListRecipients at a time, so memory
 stays the same whatever the campaign's size; the next page is asked for
 while the current one is written. The query parameters are the GraphQL
-filters': status, search, failureCategory.
+filters': status, search, failureCategory. A text cell that a
+spreadsheet would run as a formula starts with an apostrophe.
 """
 
 from __future__ import annotations
@@ -154,13 +155,13 @@ def _row(recipient: mpb.RecipientRow) -> list[object]:
     status = RecipientStatus(recipient.status or mpb.RECIPIENT_STATUS_PENDING)
     return [
         recipient.phone,
-        recipient.name,
+        _text(recipient.name),
         status.name,
-        recipient.wamid,
+        _text(recipient.wamid),
         *(_time(recipient, field) for field in _TIMES),
         failure.code if failure else "",
         failure.category if failure else "",
-        failure.title if failure else "",
+        _text(failure.title) if failure else "",
         failure.action if failure else "",
         str(failure.retryable).lower() if failure else "",
         " ".join(
@@ -168,6 +169,16 @@ def _row(recipient: mpb.RecipientRow) -> list[object]:
             for entry in recipient.timeline
         ),
     ]
+
+
+# A spreadsheet runs a cell that starts like a formula. A name is the
+# contact's own WhatsApp profile name, and a title or wamid comes from
+# outside too: such a cell is written as text, behind an apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def _time(recipient: mpb.RecipientRow, field: str) -> str:

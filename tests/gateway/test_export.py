@@ -199,3 +199,18 @@ def test_an_unknown_filter_value_is_a_bad_request(
 ) -> None:
     assert export(stack, campaign, api_key, status="LOST").status_code == 400
     assert export(stack, campaign, api_key, failureCategory="x").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "dangerous",
+    ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(1)", "\tx"],
+)
+def test_a_name_a_spreadsheet_would_run_is_exported_as_text(
+    stack: Stack, metrics: Metrics, api_key: str, dangerous: str
+) -> None:
+    campaign_id = metrics.create(workspace=WORKSPACE).id
+    metrics.add(campaign_id, (phone(1), dangerous), (phone(2), "Ann - Bob"))
+
+    names = [row["name"] for row in rows(export(stack, campaign_id, api_key))]
+
+    assert names == ["'" + dangerous, "Ann - Bob"]
