@@ -85,8 +85,10 @@ class Person:
 
     # -- what Meta's webhooks tell of them --------------------------------
 
-    def writes(self, text: str) -> None:
-        message = webhooks.text_message(self._wamid("in"), self.phone, self.now(), text)
+    def writes(self, text: str, at: int | None = None) -> None:
+        """A text message, written now or at `at` (Meta may deliver late)."""
+        when = self.now() if at is None else at
+        message = webhooks.text_message(self._wamid("in"), self.phone, when, text)
         self.post(messages=[message])
 
     def taps_stop_promotions(self) -> None:

@@ -127,6 +127,17 @@ def test_start_undoes_a_stop_keyword(person: Person) -> None:
     assert person.latest_change() == ("opted_out", False, "start_keyword", "rule")
 
 
+def test_a_stop_delivered_after_the_start_written_later_opts_nobody_out(
+    person: Person,
+) -> None:
+    stop_written_at = person.now()
+    person.writes("START")
+
+    person.writes("STOP", at=stop_written_at)
+
+    assert person.contact()["optedOut"] is False
+
+
 def test_start_undoes_the_stop_promotions_button(person: Person) -> None:
     person.taps_stop_promotions()
 

@@ -79,7 +79,6 @@ INACTIVE = "inactive"
 
 _BUTTON_TYPES = frozenset({"button", "interactive"})
 _DELIVERED_STATUSES = frozenset({"delivered", "read", "played"})
-_KEYWORD_REASONS = frozenset({Reason.STOP_KEYWORD, Reason.STOP_BUTTON})
 _RESUMES = frozenset({Signal.START_KEYWORD, Signal.WROTE, Signal.META_RESUME})
 
 
@@ -289,11 +288,11 @@ def _opt_out_change(flag: Flag, signal: ContactSignal) -> FlagChange | None:
                 return None
             return change(True, Reason.META_MARKETING_STOP, SetBy.META)
         case Signal.START_KEYWORD:
-            if flag.on and flag.reason in _KEYWORD_REASONS:
-                return change(False, Reason.START_KEYWORD, SetBy.RULE)
             if flag.on and flag.reason == Reason.META_MARKETING_STOP:
                 return change(False, Reason.CONTACT_WROTE, SetBy.RULE)
-            return None
+            # With nothing to undo too: a stop the contact sent before it,
+            # that arrives after it, is then older than the flag's change.
+            return change(False, Reason.START_KEYWORD, SetBy.RULE)
         case Signal.WROTE:
             if flag.on and flag.reason == Reason.META_MARKETING_STOP:
                 return change(False, Reason.CONTACT_WROTE, SetBy.RULE)

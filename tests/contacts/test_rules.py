@@ -192,6 +192,14 @@ def test_signals_apply_in_the_order_they_occurred() -> None:
     assert [c.value for c in changes] == [True, False]
 
 
+def test_a_stop_sent_before_a_start_but_arriving_after_it_is_ignored() -> None:
+    flag, _ = apply_signals(Flag(), [signal(Signal.START_KEYWORD, 2)])
+    flag, changes = apply_signals(flag, [signal(Signal.STOP_KEYWORD, 1)])
+
+    assert not flag.on
+    assert changes == []
+
+
 def test_a_signal_older_than_the_flags_change_is_ignored() -> None:
     keyword = opted_out("meta_marketing_stop", "meta", 10)
 
