@@ -20,10 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.apikeys import ApiKey, create_key, find_active, upgrade_digests
 from gateway.ratelimit import RateLimit
+from xobito.devenv import DEV_WORKSPACE
 
 log = structlog.get_logger(__name__)
-
-DEV_WORKSPACE = "dev"
 
 
 def bearer_key(authorization: object) -> str | None:

@@ -189,6 +189,18 @@ def test_simulate_refuses_a_negative_number_of_recipients() -> None:
     assert "-3 is negative" in finished.stderr
 
 
+def test_apikey_rotate_refuses_a_negative_grace() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "xobito", "apikey", "rotate", "ci", "--grace", "-5"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert finished.returncode == 2
+    assert "-5 is negative" in finished.stderr
+
+
 def test_a_command_other_than_reconcile_starts_without_telemetry() -> None:
     # OpenTelemetry's exporters would double every command's start-up.
     loaded = subprocess.run(

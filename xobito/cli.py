@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument(
         "--grace",
-        type=int,
+        type=_not_negative,
         default=0,
         metavar="SECONDS",
         help="how long the old key keeps working (default 0: revoked at once)",
@@ -220,7 +220,6 @@ def parser() -> argparse.ArgumentParser:
         default=20.0,
         help="seconds over which the webhooks are spread (0: as fast as possible)",
     )
-    simulate.add_argument("--workspace", default="dev")
     simulate.set_defaults(handler=_simulate)
 
     reconcile = commands.add_parser(

@@ -16,6 +16,8 @@ from pathlib import Path
 from xobito.settings import Settings
 
 DEV_ENV_FILE = "dev.env"
+# The workspace of DEV_API_KEY.
+DEV_WORKSPACE = "dev"
 GENERATED_SECRETS = (
     "WHATSAPP_APP_SECRET",
     "WHATSAPP_VERIFY_TOKEN",

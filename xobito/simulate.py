@@ -387,7 +387,7 @@ def main(args: argparse.Namespace) -> int:
         gateway_url=f"http://127.0.0.1:{settings.gateway_port}",
         app_secret=settings.whatsapp_app_secret,
         api_key=settings.dev_api_key,
-        workspace=args.workspace,
+        workspace=devenv.DEV_WORKSPACE,
         channels=ChannelSettings.of(settings),
     )
     print(
