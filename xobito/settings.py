@@ -16,14 +16,45 @@ class SettingsError(Exception):
     """A setting is missing or malformed."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+LOG_FORMATS = frozenset({"auto", "json", "console"})
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    least: int = 1,
+    most: int | None = None,
+) -> int:
     raw = env.get(name, "")
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < least or (most is not None and value > most):
+        upper = "" if most is None else f" and at most {most}"
+        raise SettingsError(f"{name} must be at least {least}{upper}, got {value}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    """A TCP port; 0 where it means none, or any free one."""
+    return _int(env, name, default, least=0, most=65535)
+
+
+def _choice(
+    env: Mapping[str, str], name: str, default: str, allowed: frozenset[str]
+) -> str:
+    """One of allowed, matched whatever its case."""
+    raw = env.get(name, "") or default
+    for choice in allowed:
+        if raw.lower() == choice.lower():
+            return choice
+    choices = ", ".join(sorted(allowed))
+    raise SettingsError(f"{name} must be one of {choices}, got {raw!r}")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -90,9 +121,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        metrics_port = _int(env, "METRICS_GRPC_PORT", 50052)
-        contacts_port = _int(env, "CONTACTS_GRPC_PORT", 50053)
-        ingest_port = _int(env, "INGEST_GRPC_PORT", 50051)
+        metrics_port = _port(env, "METRICS_GRPC_PORT", 50052)
+        contacts_port = _port(env, "CONTACTS_GRPC_PORT", 50053)
+        ingest_port = _port(env, "INGEST_GRPC_PORT", 50051)
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             redis_url=env.get("REDIS_URL", ""),
@@ -102,16 +133,16 @@ class Settings:
             erasure_key=env.get("ERASURE_KEY", ""),
             api_key_pepper=env.get("API_KEY_PEPPER", ""),
             bind_host=env.get("BIND_HOST", "127.0.0.1"),
-            gateway_port=_int(env, "GATEWAY_PORT", 8000),
-            ingest_http_port=_int(env, "INGEST_HTTP_PORT", 8080),
+            gateway_port=_port(env, "GATEWAY_PORT", 8000),
+            ingest_http_port=_port(env, "INGEST_HTTP_PORT", 8080),
             ingest_grpc_port=ingest_port,
             metrics_grpc_port=metrics_port,
             contacts_grpc_port=contacts_port,
             metrics_target=env.get("METRICS_TARGET", f"127.0.0.1:{metrics_port}"),
             contacts_target=env.get("CONTACTS_TARGET", f"127.0.0.1:{contacts_port}"),
             ingest_target=env.get("INGEST_TARGET", f"127.0.0.1:{ingest_port}"),
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            log_format=env.get("LOG_FORMAT", "auto"),
+            log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS),
+            log_format=_choice(env, "LOG_FORMAT", "auto", LOG_FORMATS),
             graphiql=_bool(env, "GRAPHIQL", False),
             graphql_introspection=_bool(env, "GRAPHQL_INTROSPECTION", False),
             graphql_max_depth=_int(env, "GRAPHQL_MAX_DEPTH", 12),
@@ -127,14 +158,14 @@ class Settings:
             api_rate_limit=env.get("API_RATE_LIMIT", "1200/minute"),
             api_key_recheck_s=float(_int(env, "API_KEY_RECHECK_SECONDS", 2)),
             migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
-            reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24),
+            reply_window_hours=_int(env, "REPLY_WINDOW_HOURS", 24, least=0),
             inactive_after_failures=_int(env, "INACTIVE_AFTER_FAILURES", 3),
-            route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60),
+            route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60, least=0),
             ingest_max_in_flight=_int(env, "INGEST_MAX_IN_FLIGHT", 256),
             ingest_batch_max_events=_int(env, "INGEST_BATCH_MAX_EVENTS", 500),
-            ingest_batch_wait_ms=_int(env, "INGEST_BATCH_WAIT_MS", 2),
-            keyword_cache_seconds=_int(env, "KEYWORD_CACHE_SECONDS", 30),
-            unmatched_after_seconds=_int(env, "UNMATCHED_AFTER_SECONDS", 3600),
+            ingest_batch_wait_ms=_int(env, "INGEST_BATCH_WAIT_MS", 2, least=0),
+            keyword_cache_seconds=_int(env, "KEYWORD_CACHE_SECONDS", 30, least=0),
+            unmatched_after_seconds=_int(env, "UNMATCHED_AFTER_SECONDS", 3600, least=0),
             grpc_timeout_s=float(_int(env, "GRPC_TIMEOUT_SECONDS", 10)),
             grpc_max_message_bytes=_int(
                 env, "GRPC_MAX_MESSAGE_BYTES", 32 * 1024 * 1024
@@ -142,8 +173,8 @@ class Settings:
             grpc_tls_cert=env.get("GRPC_TLS_CERT", ""),
             grpc_tls_key=env.get("GRPC_TLS_KEY", ""),
             grpc_tls_ca=env.get("GRPC_TLS_CA", ""),
-            metrics_prometheus_port=_int(env, "METRICS_PROMETHEUS_PORT", 0),
-            contacts_prometheus_port=_int(env, "CONTACTS_PROMETHEUS_PORT", 0),
+            metrics_prometheus_port=_port(env, "METRICS_PROMETHEUS_PORT", 0),
+            contacts_prometheus_port=_port(env, "CONTACTS_PROMETHEUS_PORT", 0),
             data_dir=env.get("XOBITO_DATA_DIR", ".data"),
         )
 
