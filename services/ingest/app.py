@@ -175,7 +175,9 @@ class Webhooks:
             response = Response(_RECORDED, media_type="application/json")
 
         webhook_metrics.record(response.status_code, summary)
-        log.info(
+        # A webhook not recorded is one Meta must deliver again: worth a look.
+        emit = log.warning if response.status_code >= 500 else log.info
+        emit(
             "webhook",
             http_status=response.status_code,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -6,6 +6,7 @@ empty the stores and routes cached by ingest never mislead another test.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -345,6 +346,9 @@ def test_a_webhook_is_answered_503_while_metrics_is_down(stack: Stack) -> None:
 
     assert reply.status_code == 503
     assert "error" in reply.json()
+    lines = stack.log_path("ingest").read_text().splitlines()
+    webhooks = [json.loads(line) for line in lines if '"event":"webhook"' in line]
+    assert (webhooks[-1]["http_status"], webhooks[-1]["level"]) == (503, "warning")
 
 
 def test_a_webhook_retried_after_a_503_counts_once(stack: Stack) -> None:
