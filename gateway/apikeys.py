@@ -25,10 +25,10 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from xobito import workspaces
 from xobito.database import reading
 
 KEY_PREFIX = "xo_"
-_WORKSPACE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 # A key is in force until its revoked_at, which a rotation sets ahead.
 _ACTIVE = "(revoked_at IS NULL OR revoked_at > now())"
@@ -87,10 +87,8 @@ def _peppered(bare: bytes, pepper: str) -> bytes:
 
 
 def check_workspace_id(workspace_id: str) -> str:
-    if not _WORKSPACE_ID.match(workspace_id):
-        raise InvalidWorkspaceError(
-            "a workspace name is 1-63 lower-case letters, digits, - or _"
-        )
+    if not workspaces.is_workspace_id(workspace_id):
+        raise InvalidWorkspaceError(workspaces.RULE)
     return workspace_id
 
 

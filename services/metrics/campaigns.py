@@ -18,11 +18,13 @@ from services.metrics.counters import Counters
 from services.metrics.ledger import Conn, Pool, transact
 from services.metrics.statuses import Tally
 from services.metrics.store import CampaignRecord
-from xobito import phones
+from xobito import phones, workspaces
 from xobito.database import reading
 from xobito.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 _CAMPAIGN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# A campaign's name, template and ids; Meta's template names stop at 512.
+_MAX_TEXT = 512
 # Crockford's base32, as ULIDs use it.
 _BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -110,6 +112,10 @@ class Campaigns:
         for name in ("workspace_id", "name", "phone_number_id", "template_name"):
             if not getattr(wanted, name):
                 raise InvalidArgumentError(f"{name} is required")
+            if len(getattr(wanted, name)) > _MAX_TEXT:
+                raise InvalidArgumentError(f"{name} is over {_MAX_TEXT} characters")
+        if not workspaces.is_workspace_id(wanted.workspace_id):
+            raise InvalidArgumentError(f"workspace_id: {workspaces.RULE}")
         if wanted.id and not _CAMPAIGN_ID.fullmatch(wanted.id):
             raise InvalidArgumentError(
                 "campaign_id must be 1-64 letters, digits, '_', '.' or '-'"

@@ -53,6 +53,21 @@ def test_a_campaign_id_with_other_characters_is_refused(metrics: Metrics) -> Non
     )
 
 
+@pytest.mark.parametrize("workspace", ["Acme", "ghost ws", "a" * 64, "-dash"])
+def test_a_workspace_id_no_key_could_have_is_refused(
+    metrics: Metrics, workspace: str
+) -> None:
+    assert _code(lambda: metrics.create(workspace=workspace)) is (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_a_name_of_a_megabyte_is_refused(metrics: Metrics) -> None:
+    assert _code(lambda: metrics.create(name="n" * 1_000_000)) is (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
 def test_a_number_of_another_workspace_is_a_conflict(metrics: Metrics) -> None:
     metrics.create(workspace="ws-a")
 
