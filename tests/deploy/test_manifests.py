@@ -71,7 +71,12 @@ def settings_variables() -> set[str]:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "get":
             args = node.args[:1]
-        elif isinstance(func, ast.Name) and func.id in {"_int", "_bool"}:
+        elif isinstance(func, ast.Name) and func.id in {
+            "_int",
+            "_port",
+            "_bool",
+            "_choice",
+        }:
             args = node.args[1:2]
         else:
             continue
@@ -145,7 +150,7 @@ def template_keys() -> set[str]:
 def test_the_settings_parser_finds_every_kind_of_variable() -> None:
     found = settings_variables()
 
-    assert {"DATABASE_URL", "METRICS_GRPC_PORT", "GRAPHIQL"} <= found
+    assert {"DATABASE_URL", "METRICS_GRPC_PORT", "GRAPHIQL", "LOG_FORMAT"} <= found
 
 
 @pytest.mark.parametrize("process", sorted(SOURCES))
