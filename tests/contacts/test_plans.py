@@ -7,6 +7,7 @@ every contact, whose cost grows with the table instead of the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -40,30 +41,30 @@ def _plan(url: str, statement: str, params: Any) -> str:
     return "\n".join(row[0] for row in rows)
 
 
-def test_locking_a_batchs_contacts_scans_no_table(
-    servers: Servers, many_contacts: list[str]
+def _lock_params(phones: list[str]) -> Any:
+    return [[WORKSPACE] * len(phones), phones, [True] * len(phones)]
+
+
+def _carry_over_params(phones: list[str]) -> Any:
+    return {
+        "workspace_ids": [WORKSPACE] * len(phones),
+        "phones": phones,
+        "markers": [f"erased:{phone}" for phone in phones],
+        "note": CARRIED_OVER,
+    }
+
+
+@pytest.mark.parametrize(
+    ("statement", "params"),
+    [(_LOCK_CONTACTS, _lock_params), (_CARRY_OVER, _carry_over_params)],
+    ids=["locking the contacts", "carrying the markers over"],
+)
+def test_a_batchs_statement_scans_no_table(
+    servers: Servers,
+    many_contacts: list[str],
+    statement: str,
+    params: Callable[[list[str]], Any],
 ) -> None:
-    plan = _plan(
-        servers.postgres.url,
-        _LOCK_CONTACTS,
-        [[WORKSPACE] * len(many_contacts), many_contacts, [True] * len(many_contacts)],
-    )
-
-    assert "Seq Scan on contacts" not in plan, plan
-
-
-def test_carrying_a_batchs_markers_over_scans_no_table(
-    servers: Servers, many_contacts: list[str]
-) -> None:
-    plan = _plan(
-        servers.postgres.url,
-        _CARRY_OVER,
-        {
-            "workspace_ids": [WORKSPACE] * len(many_contacts),
-            "phones": many_contacts,
-            "markers": [f"erased:{phone}" for phone in many_contacts],
-            "note": CARRIED_OVER,
-        },
-    )
+    plan = _plan(servers.postgres.url, statement, params(many_contacts))
 
     assert "Seq Scan on contacts" not in plan, plan

@@ -71,12 +71,12 @@ def settings_variables() -> set[str]:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "get":
             args = node.args[:1]
-        elif isinstance(func, ast.Name) and func.id in {
-            "_int",
-            "_port",
-            "_bool",
-            "_choice",
-        }:
+        elif (
+            node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == "env"
+        ):
+            # A helper reading env: _int(env, "NAME", ...) and its kind.
             args = node.args[1:2]
         else:
             continue
