@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.apikeys import ApiKey, create_key, find_active, upgrade_digests
-from gateway.ratelimit import RateLimit
+from gateway.ratelimit import RateLimit, Verdict
 from xobito.devenv import DEV_WORKSPACE
 
 log = structlog.get_logger(__name__)
@@ -62,11 +62,11 @@ def _unauthorized(message: str) -> JSONResponse:
     )
 
 
-def _too_many(retry_after_s: int) -> JSONResponse:
+def _too_many(verdict: Verdict) -> JSONResponse:
     return JSONResponse(
-        {"errors": [{"message": f"rate limit reached, retry in {retry_after_s} s"}]},
+        {"errors": [{"message": verdict.message}]},
         status_code=429,
-        headers={"Retry-After": str(retry_after_s)},
+        headers={"Retry-After": str(verdict.retry_after_s)},
     )
 
 
@@ -108,7 +108,7 @@ class RequireApiKey:
         verdict = await self.rate_limit.hit(key.id)
         if not verdict.allowed:
             log.info("rate limited", api_key=key.id, workspace=key.workspace_id)
-            refusal = _too_many(verdict.retry_after_s)
+            refusal = _too_many(verdict)
             await refusal(scope, receive, send)
             return
 

@@ -31,6 +31,11 @@ class Verdict:
     allowed: bool
     retry_after_s: int = 0
 
+    @property
+    def message(self) -> str:
+        """What a refused client is told, over HTTP or a WebSocket."""
+        return f"rate limit reached, retry in {self.retry_after_s} s"
+
 
 ALLOWED = Verdict(allowed=True)
 

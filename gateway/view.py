@@ -54,26 +54,27 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Past the key's rate, an `error` for the operation, which runs not."""
         key_id = self.context.api_key_id
-        if key_id is not None and message["id"] not in self.operations:
-            rate_limit = cast("GraphQLView", self.view).rate_limit
-            verdict = await rate_limit.hit(key_id)
-            if not verdict.allowed:
-                log.info(
-                    "rate limited",
-                    api_key=key_id,
-                    workspace=self.context.workspace_id,
-                    transport="websocket",
-                )
-                wait = verdict.retry_after_s
-                error = GraphQLError(
-                    f"rate limit reached, retry in {wait} s",
-                    extensions={"code": "RATE_LIMITED", "retryAfter": wait},
-                )
-                await self.send_message(
-                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
-                )
-                return
-        await super().handle_subscribe(message)
+        if key_id is None or message["id"] in self.operations:
+            # Not signed in, or an id in use: strawberry closes the socket.
+            await super().handle_subscribe(message)
+            return
+        verdict = await cast("GraphQLView", self.view).rate_limit.hit(key_id)
+        if verdict.allowed:
+            await super().handle_subscribe(message)
+            return
+        log.info(
+            "rate limited",
+            api_key=key_id,
+            workspace=self.context.workspace_id,
+            transport="websocket",
+        )
+        error = GraphQLError(
+            verdict.message,
+            extensions={"code": "RATE_LIMITED", "retryAfter": verdict.retry_after_s},
+        )
+        await self.send_message(
+            {"id": message["id"], "type": "error", "payload": [error.formatted]}
+        )
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         broadcast = cast("GraphQLView", self.view).broadcast
