@@ -10,6 +10,8 @@ from typing import Any
 
 from xobito.errors import InvalidArgumentError
 
+_NOT_OURS = "page_token is not valid"
+
 
 def encode(*key: Any) -> str:
     """A token for the row with this sort key (datetimes allowed)."""
@@ -26,9 +28,9 @@ def decode(token: str, size: int) -> list[Any]:
         padded = token + "=" * (-len(token) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded))
     except (binascii.Error, ValueError):
-        raise InvalidArgumentError("page_token is not valid") from None
+        raise InvalidArgumentError(_NOT_OURS) from None
     if not isinstance(key, list) or len(key) != size:
-        raise InvalidArgumentError("page_token is not valid")
+        raise InvalidArgumentError(_NOT_OURS)
     return key
 
 
@@ -36,7 +38,7 @@ def decode_int(value: Any) -> int:
     """An integer stored by encode(): a row id or a rank, within bigint."""
     # bool is an int to Python and would pass for 0 or 1.
     if type(value) is not int or not -(2**63) <= value < 2**63:
-        raise InvalidArgumentError("page_token is not valid")
+        raise InvalidArgumentError(_NOT_OURS)
     return value
 
 
@@ -47,7 +49,7 @@ def decode_time(value: Any) -> datetime | None:
     try:
         found = datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise InvalidArgumentError("page_token is not valid") from None
+        raise InvalidArgumentError(_NOT_OURS) from None
     if found.tzinfo is None:
-        raise InvalidArgumentError("page_token is not valid")
+        raise InvalidArgumentError(_NOT_OURS)
     return found
