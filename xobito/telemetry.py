@@ -108,6 +108,12 @@ def http_middleware() -> Middleware:
     return Middleware(_TracedHTTP)
 
 
+def traced_route(app: ASGIApp, route: str) -> ASGIApp:
+    """app spanned and timed as http_middleware() does a route's handler,
+    for an ASGI app that answers route alone, outside Starlette."""
+    return _TracedHTTP(app, route)
+
+
 _UNTRACED = ("/healthz", "/metrics")
 _ROUTE = "xobito.route"
 _KEPT_QUERY = "xobito.query_string"
@@ -151,8 +157,9 @@ class _TracedHTTP:
     the middleware's CPU.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, route: str | None = None) -> None:
         self._app = app
+        self._fixed_route = route
         self._traced = OpenTelemetryMiddleware(
             self._restore(app),
             default_span_details=_span_details,
@@ -164,7 +171,9 @@ class _TracedHTTP:
         if scope["type"] not in ("http", "websocket"):
             await self._app(scope, receive, send)
             return
-        route = _route(scope)
+        route = self._fixed_route
+        if route is None:
+            route = _route(scope)
         if route in _UNTRACED:
             await self._app(scope, receive, send)
             return

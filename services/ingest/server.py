@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import grpc
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from services.ingest.servicer import SERVICE_NAME, IngestServicer
 from xobito import grpcserver
@@ -43,7 +43,7 @@ async def _serve_http(http: uvicorn.Server) -> None:
 
 async def run(
     settings: Settings,
-    app: Starlette,
+    app: ASGIApp,
     servicer: IngestServicer,
     on_shutdown: Callable[[], Awaitable[None]],
     stop: asyncio.Event | None = None,
