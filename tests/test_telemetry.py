@@ -24,6 +24,7 @@ import grpc
 import httpx
 import pytest
 import redis
+from opentelemetry import trace
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
     metrics_service_pb2_grpc,
@@ -44,6 +45,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from gateway import live
 from tests.sender import CASES, case_sends, start_campaign
 from tests.stack import Servers, Stack, reset_data
+from xobito import telemetry
 from xobito.devstack import free_port
 
 T = TypeVar("T")
@@ -491,3 +493,26 @@ def test_no_span_carries_the_recipients_number(
     for span in spans:
         text = json.dumps(span.attributes, default=str) + span.name
         assert not any(number in text for number in digits), span.name
+
+
+def test_a_request_without_trace_headers_starts_a_trace_of_its_own() -> None:
+    tracer = TracerProvider().get_tracer("test")
+    caller = tracer.start_span("caller")
+    scope = {"headers": [(b"content-type", b"application/json")]}
+
+    # Even inside another span: a request is never the child of the
+    # server's own context.
+    with trace.use_span(caller):
+        started = trace.get_current_span(telemetry._caller(scope))
+
+    assert started is trace.INVALID_SPAN
+
+
+def test_a_request_with_a_traceparent_continues_that_trace() -> None:
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = f"00-{trace_id}-{span_id}-01".encode()
+    scope = {"headers": [(b"traceparent", traceparent)]}
+
+    parent = trace.get_current_span(telemetry._caller(scope)).get_span_context()
+
+    assert (parent.trace_id, parent.span_id) == (int(trace_id, 16), int(span_id, 16))

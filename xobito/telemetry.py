@@ -20,6 +20,7 @@ number or the webhook's verify token.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import Any, cast
 
 import prometheus_client
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
     OTLPMetricExporter,
 )
@@ -35,6 +37,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware, asgi_getter
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     MetricReader,
@@ -206,8 +209,7 @@ class _TracedHTTP:
     ) -> None:
         """The app behind, in a span of the request continuing its trace."""
         if not _spans_recorded:
-            carrier = cast(dict[str, Any], scope)
-            caller = propagate.extract(carrier, getter=asgi_getter)
+            caller = _caller(scope)
             name = _span_name(scope, route)
             kind = trace.SpanKind.SERVER
             with _tracer.start_as_current_span(name, context=caller, kind=kind):
@@ -227,6 +229,24 @@ class _TracedHTTP:
             await app(scope, receive, send)
 
         return restored
+
+
+def _caller(scope: Scope) -> Context:
+    """The context of the caller's trace; empty if the request carries none.
+
+    Most requests carry none (Meta's never do), and looking for each
+    propagator's headers one by one cost ingest 4% of its CPU.
+    """
+    textmap = propagate.get_global_textmap()
+    fields = _propagated_headers(textmap)
+    if not any(name in fields for name, _ in scope["headers"]):
+        return Context()
+    return propagate.extract(cast(dict[str, Any], scope), getter=asgi_getter)
+
+
+@functools.cache
+def _propagated_headers(textmap: TextMapPropagator) -> frozenset[bytes]:
+    return frozenset(field.lower().encode("latin-1") for field in textmap.fields)
 
 
 def _route(scope: Scope) -> str:
