@@ -5,6 +5,10 @@ of three ways psycopg can send them, into a table made like the
 recipients' table, indexes and all), of pipelined hash increments
 in Redis, and of POSTs to a Starlette endpoint that does nothing: the
 ceilings the system's own figures are compared with.
+
+Each ceiling's CPU time per row or per POST is measured too, split by
+process: on a machine whose cores every process shares, a rate is
+what the cores allow, and these are the budgets that decide it.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import redis
 
+from bench.cpu import CpuMeter, server, this_process
 from bench.ingest import WORKERS, webhook_bodies
 from bench.loadgen import post_for
 from tests.stack import APP_SECRET, Stack
@@ -29,14 +35,18 @@ BATCH = 1_000
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def _upsert_rates(url: str) -> dict[str, float]:
-    """Rows per second of each way to upsert batches, one commit a batch.
+Way = dict[str, Any]
+
+
+def _upsert_rates(url: str, postgres: psutil.Process) -> dict[str, Way]:
+    """Rows per second of each way to upsert batches, one commit a batch,
+    and the CPU time per row of the server and of this client.
 
     The rows are recipients' rows: a logged table made like
     metrics.recipients, with its indexes, whose status and delivery time
     each batch changes, as delivered statuses do.
     """
-    rates = {}
+    ways = {}
     with psycopg.connect(url) as conn:
         conn.execute("DROP SCHEMA IF EXISTS ceiling CASCADE")
         conn.execute("CREATE SCHEMA ceiling")
@@ -60,18 +70,30 @@ def _upsert_rates(url: str) -> dict[str, float]:
             for start in range(first[0], first[0] + ROWS, BATCH)
         ]
         try:
-            rates.update(_each_way(conn, batches))
+            ways.update(_each_way(conn, batches, postgres))
         finally:
             conn.execute("DROP SCHEMA ceiling CASCADE")
             conn.commit()
-    return rates
+    return ways
 
 
 def _each_way(
-    conn: psycopg.Connection[Any], batches: list[list[int]]
-) -> dict[str, float]:
-    rates = {}
-    started = time.perf_counter()
+    conn: psycopg.Connection[Any], batches: list[list[int]], postgres: psutil.Process
+) -> dict[str, Way]:
+    ways = {}
+
+    def measured() -> tuple[float, CpuMeter]:
+        return time.perf_counter(), CpuMeter(
+            {"postgres": postgres, "client": this_process()}
+        )
+
+    def way(started: float, cpu: CpuMeter) -> Way:
+        return {
+            "rows_per_s": ROWS / (time.perf_counter() - started),
+            "cpu_ms_per_1k_rows": cpu.ms_per(ROWS // 1000),
+        }
+
+    started, cpu = measured()
     for ids in batches:
         conn.execute(
             "INSERT INTO ceiling.recipients AS r"
@@ -83,9 +105,9 @@ def _each_way(
             [NOW, ids],
         )
         conn.commit()
-    rates["unnest"] = ROWS / (time.perf_counter() - started)
+    ways["unnest"] = way(started, cpu)
 
-    started = time.perf_counter()
+    started, cpu = measured()
     for ids in batches:
         with conn.cursor() as cur:
             cur.executemany(
@@ -93,10 +115,10 @@ def _each_way(
                 [(NOW, i) for i in ids],
             )
         conn.commit()
-    rates["executemany_pipeline"] = ROWS / (time.perf_counter() - started)
+    ways["executemany_pipeline"] = way(started, cpu)
 
     conn.execute("CREATE TEMP TABLE ceiling_stage (id bigint, status smallint)")
-    started = time.perf_counter()
+    started, cpu = measured()
     for ids in batches:
         with conn.cursor().copy("COPY ceiling_stage (id, status) FROM STDIN") as copy:
             for i in ids:
@@ -108,8 +130,8 @@ def _each_way(
         )
         conn.execute("TRUNCATE ceiling_stage")
         conn.commit()
-    rates["copy_staging"] = ROWS / (time.perf_counter() - started)
-    return rates
+    ways["copy_staging"] = way(started, cpu)
+    return ways
 
 
 def _redis_rate(url: str) -> float:
@@ -125,9 +147,11 @@ def _redis_rate(url: str) -> float:
     return rate
 
 
-def _bare_http_rate(bodies: list[bytes]) -> float:
+def _bare_http(bodies: list[bytes]) -> dict[str, Any]:
+    """POSTs per second to a server that only answers 200, and the CPU
+    time per POST of that server and of the load generator."""
     port = free_port()
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -148,6 +172,9 @@ def _bare_http_rate(bodies: list[bytes]) -> float:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        cpu = CpuMeter(
+            {"server": psutil.Process(process.pid), "loadgen": this_process()}
+        )
         result = post_for(
             f"http://127.0.0.1:{port}/webhooks/whatsapp",
             lambda i: bodies[i % len(bodies)],
@@ -155,19 +182,27 @@ def _bare_http_rate(bodies: list[bytes]) -> float:
             workers=WORKERS,
             seconds=10.0,
         )
-        return result.answers[200] / result.seconds
+        return {
+            "posts_per_s": result.answers[200] / result.seconds,
+            "cpu_ms_per_post": cpu.ms_per(sum(result.answers.values())),
+        }
     finally:
-        server.terminate()
-        server.wait()
+        process.terminate()
+        process.wait()
 
 
 def measure(stack: Stack, **_: Any) -> dict[str, Any]:
-    upserts = _upsert_rates(stack.servers.postgres.url)
+    postgres = server(stack, "postgres")
+    ways = _upsert_rates(stack.servers.postgres.url, postgres)
+    best = max(ways, key=lambda name: ways[name]["rows_per_s"])
+    bare = _bare_http(webhook_bodies(20_000))
     return {
         "ceiling": {
-            "pg_upsert_rows_per_s": round(max(upserts.values())),
-            "pg_upsert_by_way": {k: round(v) for k, v in upserts.items()},
+            "pg_upsert_rows_per_s": round(ways[best]["rows_per_s"]),
+            "pg_upsert_by_way": {k: round(w["rows_per_s"]) for k, w in ways.items()},
+            "pg_upsert_cpu_ms_per_1k_rows": ways[best]["cpu_ms_per_1k_rows"],
             "redis_ops_per_s": round(_redis_rate(stack.servers.valkey.url)),
-            "bare_http_posts_per_s": round(_bare_http_rate(webhook_bodies(20_000)), 1),
+            "bare_http_posts_per_s": round(bare["posts_per_s"], 1),
+            "bare_http_cpu_ms_per_post": bare["cpu_ms_per_post"],
         }
     }

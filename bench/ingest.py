@@ -23,8 +23,8 @@ from typing import Any
 
 import grpc
 import httpx
-import psutil
 
+from bench.cpu import CpuMeter, server, service, this_process
 from bench.loadgen import NO_ANSWER, LoadResult, post_at_rate_async, post_for_async
 from bench.timing import percentile
 from tests.stack import APP_SECRET, Stack
@@ -47,6 +47,7 @@ OVERLOAD_SECONDS = 10.0
 # so that what it cannot take reaches it and is shed there.
 OVERLOAD_CONNECTIONS = 1024
 START = 1_767_000_000
+SERVICES = ("ingest", "metrics", "contacts")
 
 
 def phone_of(campaign: int, index: int) -> str:
@@ -193,7 +194,16 @@ async def _run(stack: Stack) -> dict[str, Any]:
 
         watcher = asyncio.create_task(watch())
         prober = asyncio.create_task(post_read_probes(url, 2, PROBES, done, probe_acks))
-        cpu = _CpuMeter(stack)
+        # The load generator is this process, the probes and the watch
+        # of the counters with it.
+        cpu = CpuMeter(
+            {
+                **{name: service(stack, name) for name in SERVICES},
+                "postgres": server(stack, "postgres"),
+                "valkey": server(stack, "valkey"),
+                "loadgen": this_process(),
+            }
+        )
         load: LoadResult = await post_for_async(
             url,
             lambda i: bodies[i],
@@ -202,7 +212,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
             seconds=SECONDS,
             limit=len(bodies),
         )
-        cpu_seconds = cpu.used()
+        cpu_ms = cpu.ms_per(sum(load.answers.values()))
         done.set()
         await prober
         deadline = time.perf_counter() + 30
@@ -229,10 +239,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
             "lag_p99_ms": round(percentile(lags, 0.99), 2) if lags else None,
             "answers": _answers(load),
             "seconds": round(load.seconds, 1),
-            "cpu_ms_per_webhook": {
-                name: round(1000 * used / max(posted, 1), 3)
-                for name, used in cpu_seconds.items()
-            },
+            "cpu_ms_per_webhook": cpu_ms,
         },
         "overload": overload,
     }
@@ -242,10 +249,7 @@ async def _overload(
     stack: Stack, url: str, bodies: list[bytes], first: int, rate: float
 ) -> dict[str, Any]:
     """Post at `rate` for OVERLOAD_SECONDS; what was shed, kept, and how."""
-    processes = {
-        name: psutil.Process(stack.procs[name].pid)
-        for name in ("ingest", "metrics", "contacts")
-    }
+    processes = {name: service(stack, name) for name in SERVICES}
     peak_rss = {name: process.memory_info().rss for name, process in processes.items()}
 
     async def sample_rss() -> None:
@@ -285,55 +289,6 @@ async def _overload(
         ),
         "answers": _answers(load),
     }
-
-
-class _CpuMeter:
-    """CPU time each process of the system has used since it was made.
-
-    PostgreSQL counts its server and every backend; the load generator is
-    this process (the probes and the counters' watch with it).
-    """
-
-    def __init__(self, stack: Stack) -> None:
-        self._processes = {
-            name: [psutil.Process(stack.procs[name].pid)]
-            for name in ("ingest", "metrics", "contacts")
-        }
-        self._processes["postgres"] = [
-            psutil.Process(stack.servers.procs["postgres"].pid)
-        ]
-        self._processes["loadgen"] = [psutil.Process()]
-        self._started = self._now()
-
-    def used(self) -> dict[str, float]:
-        now = self._now()
-        return {name: now[name] - self._started[name] for name in now}
-
-    def _now(self) -> dict[str, float]:
-        # Backends come and go with the pools; the ones that went took
-        # their CPU with them, so the pools' connections must outlive the
-        # measure (they do: the services keep theirs).
-        return {
-            name: sum(_cpu(p) for p in _with_children(processes))
-            for name, processes in self._processes.items()
-        }
-
-
-def _with_children(processes: list[psutil.Process]) -> list[psutil.Process]:
-    found = []
-    for process in processes:
-        found.append(process)
-        if process.pid != psutil.Process().pid:
-            found += process.children(recursive=True)
-    return found
-
-
-def _cpu(process: psutil.Process) -> float:
-    try:
-        times = process.cpu_times()
-    except psutil.NoSuchProcess:
-        return 0.0
-    return times.user + times.system
 
 
 def _p99(samples: list[float]) -> float | None:
