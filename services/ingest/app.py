@@ -171,15 +171,14 @@ class Webhooks:
                 status, answer = await self._receive(scope, receive)
             finally:
                 self._in_flight -= 1
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer)).encode()),
+        ]
+        if status == 503:
+            headers.append(_RETRY_AFTER)
         await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(answer)).encode()),
-                ],
-            }
+            {"type": "http.response.start", "status": status, "headers": headers}
         )
         await send({"type": "http.response.body", "body": answer})
 
@@ -437,6 +436,11 @@ def _log_failure(event: str, exc: Exception) -> None:
     stack = "".join(traceback.format_tb(exc.__traceback__))
     log.error(event, error=type(exc).__name__, traceback=stack)
     log.debug(event, exc_info=exc)
+
+
+# Meta keeps its own schedule of retries; other senders, and the proxies
+# in front of us, learn from this when to try again.
+_RETRY_AFTER = (b"retry-after", b"1")
 
 
 def _error(status_code: int, message: str) -> tuple[int, bytes]:

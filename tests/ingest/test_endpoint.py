@@ -346,6 +346,7 @@ def test_a_webhook_is_answered_503_while_metrics_is_down(stack: Stack) -> None:
 
     assert reply.status_code == 503
     assert "error" in reply.json()
+    assert reply.headers["retry-after"] == "1"
     lines = stack.log_path("ingest").read_text().splitlines()
     webhooks = [json.loads(line) for line in lines if '"event":"webhook"' in line]
     assert (webhooks[-1]["http_status"], webhooks[-1]["level"]) == (503, "warning")

@@ -142,6 +142,7 @@ def test_a_webhook_past_the_bound_is_answered_503_at_once(
 
     assert shed.status_code == 503
     assert "error" in shed.json()
+    assert shed.headers["retry-after"] == "1"
     assert first_waits
     assert first.status_code == 200
 
