@@ -6,6 +6,8 @@ bodies again, as Meta's retries; 3% replies) for a fixed time. Only what
 the counters show is counted: each delivered or read status moves one
 counter once. A probe posts one read status every 100 ms to a campaign of
 its own and times the change of its counters from the webhook's 200.
+Each process's CPU time over the load, per webhook answered, shows where
+the machine's cores went (`cpu_ms_per_webhook`).
 
 Then the overload: bodies posted at twice the rate just sustained,
 whatever the answers, for OVERLOAD_SECONDS. Ingest should shed what it
