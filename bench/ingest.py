@@ -7,7 +7,9 @@ the counters show is counted: each delivered or read status moves one
 counter once. A probe posts one read status every 100 ms to a campaign of
 its own and times the change of its counters from the webhook's 200.
 Each process's CPU time over the load, per webhook answered, shows where
-the machine's cores went (`cpu_ms_per_webhook`).
+the machine's cores went (`cpu_ms_per_webhook`, with `other` for what
+they did outside those processes), and `cpu_busy_pct` how much of the
+time they were busy.
 
 Then the overload: bodies posted at twice the rate just sustained,
 whatever the answers, for OVERLOAD_SECONDS. Ingest should shed what it
@@ -215,6 +217,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
             limit=len(bodies),
         )
         cpu_ms = cpu.ms_per(sum(load.answers.values()))
+        cpu_busy_pct = cpu.busy_pct()
         done.set()
         await prober
         deadline = time.perf_counter() + 30
@@ -242,6 +245,7 @@ async def _run(stack: Stack) -> dict[str, Any]:
             "answers": _answers(load),
             "seconds": round(load.seconds, 1),
             "cpu_ms_per_webhook": cpu_ms,
+            "cpu_busy_pct": cpu_busy_pct,
         },
         "overload": overload,
     }
