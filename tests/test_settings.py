@@ -36,6 +36,11 @@ def test_make_run_serves_a_prometheus_scrape_on_every_process() -> None:
     [
         ("GRAPHQL_MAX_DEPTH", "-1", "GRAPHQL_MAX_DEPTH must be at least 1, got -1"),
         ("INGEST_MAX_IN_FLIGHT", "0", "INGEST_MAX_IN_FLIGHT must be at least 1"),
+        (
+            "INGEST_BODY_TIMEOUT_SECONDS",
+            "0",
+            "INGEST_BODY_TIMEOUT_SECONDS must be at least 1",
+        ),
         ("GATEWAY_PORT", "70000", "GATEWAY_PORT must be at least 0 and at most 65535"),
         ("LOG_FORMAT", "yaml", "LOG_FORMAT must be one of auto, console, json"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of CRITICAL, DEBUG, ERROR"),

@@ -6,9 +6,13 @@ workspace or could not be read. Meta redelivers anything else for days,
 so the answer chooses between "stop" (200), "never" (4xx: not a webhook
 of ours) and "later" (503: a service or a store is down).
 
-The webhooks in flight together share their hand-off (see batcher). Past
-INGEST_MAX_IN_FLIGHT webhooks in flight, the next is answered 503 at
-once: Meta delivers it again later, and the backlog stays bounded.
+The webhooks in flight together share their hand-off (see batcher). A
+webhook counts as in flight once its body is in and signed: a sender
+without the app secret, however slow, holds no place that Meta's
+webhooks need, and a body that has not arrived within
+INGEST_BODY_TIMEOUT_SECONDS is answered 408. Past INGEST_MAX_IN_FLIGHT
+webhooks in flight, the next is answered 503: Meta delivers it again
+later, and the backlog stays bounded.
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ class Webhooks:
             wait_s=settings.ingest_batch_wait_ms / 1000,
         )
         self._max_in_flight = settings.ingest_max_in_flight
+        self._body_timeout_s = settings.ingest_body_timeout_s
         self._in_flight = 0
         self._shed = 0
         self._shed_logged_at = 0.0
@@ -163,14 +168,7 @@ class Webhooks:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one POST of a webhook."""
-        if self._in_flight >= self._max_in_flight:
-            status, answer = self._shed_one()
-        else:
-            self._in_flight += 1
-            try:
-                status, answer = await self._receive(scope, receive)
-            finally:
-                self._in_flight -= 1
+        status, answer = await self._answer(scope, receive)
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(answer)).encode()),
@@ -183,7 +181,7 @@ class Webhooks:
         await send({"type": "http.response.body", "body": answer})
 
     def _shed_one(self) -> tuple[int, bytes]:
-        """503 without reading the body; one log line a second at most."""
+        """503 for a webhook past the bound; one log line a second at most."""
         self._shed += 1
         now = time.monotonic()
         if now - self._shed_logged_at >= 1.0:
@@ -192,13 +190,19 @@ class Webhooks:
             self._shed_logged_at = now
         return _error(503, _BUSY)
 
-    async def _receive(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         started = time.perf_counter()
         received_at = datetime.now(UTC)
         summary: dict[str, Any] = {}
         try:
             body = await self._signed_body(scope, receive)
-            await self._record(body, received_at, summary)
+            if self._in_flight >= self._max_in_flight:
+                return self._shed_one()
+            self._in_flight += 1
+            try:
+                await self._record(body, received_at, summary)
+            finally:
+                self._in_flight -= 1
         except _Refusal as refusal:
             status, answer = _error(refusal.status_code, str(refusal))
             summary["error"] = str(refusal)
@@ -219,7 +223,13 @@ class Webhooks:
     async def _signed_body(self, scope: Scope, receive: Receive) -> bytes:
         """The body, if it is small enough, signed and JSON."""
         headers = _headers(scope)
-        body = await _read_capped(receive, headers.get(b"content-length", b""))
+        try:
+            async with asyncio.timeout(self._body_timeout_s):
+                body = await _read_capped(receive, headers.get(b"content-length", b""))
+        except TimeoutError:
+            raise _Refusal(
+                408, f"the body did not arrive within {self._body_timeout_s:g} s"
+            ) from None
         try:
             signature.verify(body, _text(headers, _SIGNATURE), self._app_secret)
         except signature.SignatureError as exc:

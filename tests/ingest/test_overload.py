@@ -2,12 +2,16 @@
 
 With INGEST_MAX_IN_FLIGHT webhooks already waiting for metrics and
 contacts, the next is answered 503 at once, which Meta retries, rather
-than queued behind them without bound. The stand-ins are real gRPC;
-they hold every RecordEvents call until the test lets them answer.
+than queued behind them without bound. A webhook takes its place among
+those only once its body is in and signed, so that slow senders without
+the secret cannot take every place. The stand-ins are real gRPC; they
+hold every RecordEvents call until the test lets them answer.
 """
 
 from __future__ import annotations
 
+import http.client
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -25,6 +29,7 @@ from xobito.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 PHONE_NUMBER_ID = "100000000000777"
 WORKSPACE = "overload"
 HOLD_SECONDS = 30
+BODY_TIMEOUT_SECONDS = 2
 
 
 class SlowServices:
@@ -106,6 +111,7 @@ def ingest(servers: Servers, services: SlowServices) -> Iterator[Stack]:
             "METRICS_TARGET": target,
             "CONTACTS_TARGET": target,
             "INGEST_MAX_IN_FLIGHT": "1",
+            "INGEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
         },
     )
     try:
@@ -160,3 +166,38 @@ def test_a_webhook_is_taken_again_once_the_backlog_drains(
     retried = ingest.post_webhook(delivered("wamid.second"))
 
     assert [shed.status_code, retried.status_code] == [503, 200]
+
+
+def start_slow_post(stack: Stack) -> socket.socket:
+    """A POST whose headers are sent, with one byte of its body of 1,000."""
+    conn = socket.create_connection(("127.0.0.1", stack.ports["ingest_http"]))
+    conn.sendall(
+        b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: ingest\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
+        b"X-Hub-Signature-256: sha256=" + b"0" * 64 + b"\r\n\r\n{"
+    )
+    return conn
+
+
+def test_a_body_still_arriving_holds_no_place_in_flight(
+    ingest: Stack, services: SlowServices
+) -> None:
+    services.released.set()
+    with start_slow_post(ingest):
+        # Sent once ingest holds the slow one's headers.
+        answer = ingest.post_webhook(delivered("wamid.while-slow"))
+
+    assert answer.status_code == 200
+
+
+def test_a_body_that_does_not_arrive_in_time_is_answered_408(
+    ingest: Stack,
+) -> None:
+    with start_slow_post(ingest) as conn:
+        conn.settimeout(BODY_TIMEOUT_SECONDS + 20)
+        answer = http.client.HTTPResponse(conn)
+        answer.begin()
+        body = answer.read()
+
+    assert answer.status == 408
+    assert b"did not arrive within 2 s" in body
