@@ -100,6 +100,10 @@ def create_app(settings: Settings, forwarder: Forwarder, store: IngestStore) -> 
         Route("/metrics", telemetry.ScrapeApp(), methods=["GET"]),
     ]
     others = Starlette(routes=routes, middleware=[telemetry.http_middleware()])
+    # Meta calls the one address it was given: /webhooks/whatsapp/ is not
+    # it, and a redirect built from the request's Host would be followed
+    # by no one.
+    others.router.redirect_slashes = False
     return _WebhooksFirst(telemetry.traced_route(webhooks, PATH), others)
 
 
@@ -109,14 +113,20 @@ class _WebhooksFirst:
         self._others = others
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == PATH
-            and scope["method"] == "POST"
-        ):
-            await self._webhooks(scope, receive, send)
-        else:
+        if scope["type"] != "http" or scope["path"] != PATH:
             await self._others(scope, receive, send)
+        elif scope["method"] == "POST":
+            await self._webhooks(scope, receive, send)
+        elif scope["method"] in ("GET", "HEAD"):
+            await self._others(scope, receive, send)
+        else:
+            # The router knows only the GET of this path.
+            await _NOT_ALLOWED(scope, receive, send)
+
+
+_NOT_ALLOWED = PlainTextResponse(
+    "Method Not Allowed", status_code=405, headers={"Allow": "GET, HEAD, POST"}
+)
 
 
 async def healthz(request: Request) -> Response:
@@ -238,6 +248,9 @@ class Webhooks:
         content_type = _text(headers, b"content-type") or ""
         if content_type.partition(";")[0].strip().lower() != "application/json":
             raise _Refusal(400, "Content-Type must be application/json")
+        encoding = _text(headers, b"content-encoding")
+        if encoding is not None and encoding.strip().lower() != "identity":
+            raise _Refusal(415, "the body must be sent without a Content-Encoding")
         return body
 
     async def _record(

@@ -244,6 +244,64 @@ def test_a_json_content_type_with_a_charset_is_taken(stack: Stack) -> None:
     assert reply.status_code == 200
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_a_compressed_body_is_refused(stack: Stack, encoding: str) -> None:
+    phone_number_id, wamid = new_number(), f"wamid.{secrets.token_hex(8)}"
+    campaign_id = register_send(stack, phone_number_id, wamid)
+    # Labelled compressed, though it is not: the label is what is refused.
+    body = delivered(phone_number_id, wamid)
+
+    reply = stack.post_webhook(body, headers={"Content-Encoding": encoding})
+
+    assert reply.status_code == 415
+    assert "Content-Encoding" in reply.json()["error"]
+    assert counters(stack, campaign_id).delivered == 0
+
+
+def test_an_identity_content_encoding_is_taken(stack: Stack) -> None:
+    phone_number_id, wamid = new_number(), f"wamid.{secrets.token_hex(8)}"
+    campaign_id = register_send(stack, phone_number_id, wamid)
+
+    reply = stack.post_webhook(
+        delivered(phone_number_id, wamid), headers={"Content-Encoding": "identity"}
+    )
+
+    assert reply.status_code == 200
+    assert counters(stack, campaign_id).delivered == 1
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_another_method_is_refused_naming_the_three_allowed(
+    stack: Stack, method: str
+) -> None:
+    reply = httpx.request(method, f"{stack.ingest_url}{WEBHOOK}")
+
+    assert reply.status_code == 405
+    assert reply.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_a_webhook_to_the_path_with_a_trailing_slash_is_not_found(
+    stack: Stack,
+) -> None:
+    phone_number_id, wamid = new_number(), f"wamid.{secrets.token_hex(8)}"
+    campaign_id = register_send(stack, phone_number_id, wamid)
+    body = delivered(phone_number_id, wamid)
+
+    reply = httpx.post(
+        f"{stack.ingest_url}{WEBHOOK}/",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": webhooks.sign(body, APP_SECRET),
+            "Host": "elsewhere.example",
+        },
+    )
+
+    assert reply.status_code == 404
+    assert "location" not in reply.headers
+    assert counters(stack, campaign_id).delivered == 0
+
+
 def test_a_body_over_one_mib_is_refused(stack: Stack) -> None:
     body = b" " * (1024 * 1024 + 1)
 
