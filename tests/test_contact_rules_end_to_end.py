@@ -138,6 +138,18 @@ def test_a_stop_delivered_after_the_start_written_later_opts_nobody_out(
     assert person.contact()["optedOut"] is False
 
 
+def test_a_start_dated_years_ahead_does_not_outlive_a_later_stop(
+    person: Person,
+) -> None:
+    # Taken as written when it arrived, not five years from now.
+    person.writes("START", at=person.now() + 5 * 365 * 86_400)
+
+    person.writes("STOP")
+
+    assert person.contact()["optedOut"] is True
+    assert person.latest_change() == ("opted_out", True, "stop_keyword", "rule")
+
+
 def test_start_undoes_the_stop_promotions_button(person: Person) -> None:
     person.taps_stop_promotions()
 

@@ -258,7 +258,7 @@ class Webhooks:
     ) -> None:
         """Record every event of body, or raise _Refusal."""
         try:
-            parsed = parse_webhook(body)
+            parsed = parse_webhook(body, int(received_at.timestamp()))
             await self._hand_off(parsed, body, received_at, summary)
         except _Refusal:
             raise
@@ -288,6 +288,8 @@ class Webhooks:
         batch = parsed.batch
         summary["events"] = _event_counts(batch)
         summary["rejected"] = len(parsed.rejected)
+        if parsed.redated:
+            summary["redated"] = parsed.redated
         total = sum(summary["events"].values())
 
         routes = await self._router.resolve(*route_keys(batch))

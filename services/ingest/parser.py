@@ -7,6 +7,12 @@ ParsedWebhook.rejected instead of failing the body: an error answer makes
 Meta redeliver the good events with it for days.
 
 WebhookFormatError is raised only for a body that is no webhook at all.
+
+Given the time the body arrived, an event dated more than
+CLOCK_SKEW_SECONDS after it is dated when it arrived instead: nothing
+happens after it is reported, and a time far ahead would rank the event
+after everything that really comes later (a START dated next year would
+outlive every STOP until then).
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, Protocol, cast
 
 import orjson
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from xobito.failures import FailureCategory, lookup
 from xobito.ingest.v1 import events_pb2
@@ -72,6 +79,9 @@ _LONG_DIGITS = b"0" * 19
 # Timestamp's own upper bound: 9999-12-31T23:59:59Z.
 _MAX_EPOCH = 253_402_300_799
 _INT32_MAX = 2**31 - 1
+# How far ahead of ours Meta's clock may run before an event's time is
+# not believed.
+CLOCK_SKEW_SECONDS = 300
 
 
 class WebhookFormatError(ValueError):
@@ -104,6 +114,8 @@ class ParsedWebhook:
     batch: events_pb2.EventBatch = field(default_factory=events_pb2.EventBatch)
     rejected: list[RejectedEvent] = field(default_factory=list)
     order: list[tuple[EventKind, int]] = field(default_factory=list)
+    # Events dated too far after the body arrived, dated when it did.
+    redated: int = 0
 
     def add(self, kind: EventKind, event: Message) -> None:
         events = getattr(self.batch, BATCH_FIELDS[kind])
@@ -121,12 +133,24 @@ class _Change:
 
     waba_id: str
     entry_time: int | None
+    received_at: int | None
     phone_number_id: str = ""
     contacts: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
-def parse_webhook(body: bytes) -> ParsedWebhook:
-    """Every event of one webhook body, in the body's order."""
+class _Event(Protocol):
+    """What every event kind has: when it happened."""
+
+    @property
+    def occurred_at(self) -> Timestamp: ...
+
+
+def parse_webhook(body: bytes, received_at: int | None = None) -> ParsedWebhook:
+    """Every event of one webhook body, in the body's order.
+
+    received_at is when the body arrived, in epoch seconds; without it,
+    every event keeps the time the body gives it.
+    """
     document = _load(body)
     if not isinstance(document, dict):
         raise WebhookFormatError("body is not a JSON object")
@@ -138,7 +162,7 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
 
     parsed = ParsedWebhook()
     for entry in entries:
-        _read_entry(entry, parsed)
+        _read_entry(entry, parsed, received_at)
     return parsed
 
 
@@ -164,7 +188,7 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _read_entry(entry: object, parsed: ParsedWebhook) -> None:
+def _read_entry(entry: object, parsed: ParsedWebhook, received_at: int | None) -> None:
     if not isinstance(entry, dict):
         parsed.rejected.append(RejectedEvent("entry", "not an object"))
         return
@@ -173,7 +197,7 @@ def _read_entry(entry: object, parsed: ParsedWebhook) -> None:
         parsed.rejected.append(RejectedEvent("entry", "changes not a list"))
         return
 
-    shared = _Change(_string(entry.get("id")), _epoch(entry.get("time")))
+    shared = _Change(_string(entry.get("id")), _epoch(entry.get("time")), received_at)
     for change in changes:
         if not isinstance(change, dict):
             parsed.rejected.append(RejectedEvent("change", "not an object"))
@@ -202,6 +226,7 @@ def _read_change(
     messaging = _Change(
         shared.waba_id,
         shared.entry_time,
+        shared.received_at,
         _string(metadata.get("phone_number_id")),
         _contacts(value.get("contacts")),
     )
@@ -237,6 +262,11 @@ def _keep(
         # which JSON can spell); the exception would quote it.
         parsed.rejected.append(RejectedEvent(kind, "value not storable"))
         return
+    if change.received_at is not None:
+        occurred_at = cast(_Event, event).occurred_at
+        if occurred_at.seconds > change.received_at + CLOCK_SKEW_SECONDS:
+            occurred_at.FromSeconds(change.received_at)
+            parsed.redated += 1
     parsed.add(kind, event)
 
 

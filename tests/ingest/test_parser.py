@@ -7,6 +7,7 @@ import pytest
 
 from services.ingest.normalized import event_dicts
 from services.ingest.parser import (
+    CLOCK_SKEW_SECONDS,
     RejectedEvent,
     WebhookFormatError,
     parse_webhook,
@@ -497,3 +498,35 @@ def test_account_reinstated_carries_no_warning() -> None:
     event = _only(_body("account_update", value, time=1))
 
     assert event["warning_category"] is None
+
+
+ARRIVED = 1_772_445_700
+
+
+def test_an_event_dated_past_the_skew_after_arrival_is_dated_at_arrival() -> None:
+    late = ARRIVED + CLOCK_SKEW_SECONDS + 1
+    body = _messages(_message("text", {"body": "START"}, timestamp=str(late)))
+
+    parsed = parse_webhook(body, ARRIVED)
+
+    assert parsed.batch.messages[0].occurred_at.seconds == ARRIVED
+    assert parsed.redated == 1
+
+
+def test_an_event_dated_within_the_skew_after_arrival_keeps_its_time() -> None:
+    ahead = ARRIVED + CLOCK_SKEW_SECONDS
+    body = _statuses(_status(timestamp=str(ahead)), _status(timestamp=str(ARRIVED)))
+
+    parsed = parse_webhook(body, ARRIVED)
+
+    assert [s.occurred_at.seconds for s in parsed.batch.statuses] == [ahead, ARRIVED]
+    assert parsed.redated == 0
+
+
+def test_without_the_time_of_arrival_every_event_keeps_its_time() -> None:
+    body = _statuses(_status(timestamp="253402300799"))
+
+    parsed = parse_webhook(body)
+
+    assert parsed.batch.statuses[0].occurred_at.seconds == 253_402_300_799
+    assert parsed.redated == 0
