@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -172,6 +173,63 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dead_letters(args: argparse.Namespace) -> int:
+    import httpx
+
+    from xobito import deadletters
+
+    settings = devenv.settings()
+    settings.require("database_url")
+    with psycopg.connect(settings.database_url) as conn:
+        if args.action == "list":
+            return _dead_letters_list(conn, args.limit)
+        if args.action == "show":
+            kept = deadletters.element(conn, args.id)
+            if kept is None:
+                print(f"xobito: no dead letter {args.id}", file=sys.stderr)
+                return 1
+            print(json.dumps(kept, indent=2, ensure_ascii=False))
+            return 0
+
+        settings.require("whatsapp_app_secret")
+        url = args.url or (
+            f"http://127.0.0.1:{settings.ingest_http_port}/webhooks/whatsapp"
+        )
+        ids = deadletters.every_id(conn) if args.all else args.ids
+        if not ids:
+            print("xobito: name the letters to replay, or --all", file=sys.stderr)
+            return 2
+        with httpx.Client(timeout=30) as client:
+            replayed = deadletters.replay(
+                conn, ids, url, settings.whatsapp_app_secret, client
+            )
+    for one in replayed:
+        print(f"{one.id:>7}  {one.outcome}")
+    gone = sum(one.gone for one in replayed)
+    print(f"{gone} of {len(replayed)} replayed and gone")
+    return 0 if gone == len(replayed) else 1
+
+
+def _dead_letters_list(conn: psycopg.Connection, limit: int) -> int:
+    from xobito import deadletters
+
+    found = deadletters.groups(conn)
+    if not found:
+        print("no dead letters")
+        return 0
+    print(f"{'count':>7}  {'first':<16}  {'last':<16}  kind: reason")
+    for group in found:
+        first, last = f"{group.first:%Y-%m-%d %H:%M}", f"{group.last:%Y-%m-%d %H:%M}"
+        print(f"{group.count:>7}  {first}  {last}  {group.kind}: {group.reason}")
+    print(f"\nthe newest {limit}:")
+    for letter in deadletters.newest(conn, limit):
+        print(
+            f"{letter.id:>7}  {letter.received_at:%Y-%m-%d %H:%M:%S}"
+            f"  {letter.kind}: {letter.reason}"
+        )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="xobito", description="WhatsApp campaign insights."
@@ -230,6 +288,32 @@ def parser() -> argparse.ArgumentParser:
         "campaign", nargs="?", help="a campaign id (default: every campaign)"
     )
     reconcile.set_defaults(handler=_reconcile)
+
+    dead = commands.add_parser(
+        "dead-letters",
+        help="what ingest kept of webhooks it could not record; replay them",
+    )
+    dead_actions = dead.add_subparsers(dest="action", required=True)
+    listed = dead_actions.add_parser(
+        "list", help="count them by kind and reason; list the newest (no contents)"
+    )
+    listed.add_argument("--limit", type=_not_negative, default=20)
+    show = dead_actions.add_parser(
+        "show", help="print what one keeps (it may hold phone numbers and text)"
+    )
+    show.add_argument("id", type=int)
+    replay = dead_actions.add_parser(
+        "replay",
+        help="post webhook bodies to ingest again; drop the letters it records",
+    )
+    replay.add_argument("ids", type=int, nargs="*", metavar="id")
+    replay.add_argument("--all", action="store_true", help="every letter")
+    replay.add_argument(
+        "--url",
+        help="ingest's webhook address"
+        " (default: http://127.0.0.1:$INGEST_HTTP_PORT/webhooks/whatsapp)",
+    )
+    dead.set_defaults(handler=_dead_letters)
     return top
 
 

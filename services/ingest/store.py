@@ -50,13 +50,15 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])
 ON CONFLICT (dedupe_key) DO NOTHING
 """
 
+# A letter kept before is marked received anew: a replay of it that did
+# not take (see xobito.deadletters) then leaves it in place.
 _INSERT_DEAD_LETTERS = """
 INSERT INTO ingest.dead_letters
     (kind, reason, received_at, element, dedupe_key)
 SELECT kind, reason, %s, element::jsonb, dedupe_key
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])
     AS t(kind, reason, element, dedupe_key)
-ON CONFLICT (dedupe_key) DO NOTHING
+ON CONFLICT (dedupe_key) DO UPDATE SET received_at = EXCLUDED.received_at
 """
 
 _NEWEST_UNROUTABLE = """
@@ -129,16 +131,13 @@ def _dead_letter_columns(
 ) -> tuple[list[str], list[str], list[str], list[bytes]]:
     kinds, reasons, elements, digests = [], [], [], []
     for letter in letters:
+        digest = _digest(letter.kind.encode(), letter.reason.encode(), letter.element)
+        if digest in digests:
+            continue  # one statement may not update a row twice
         kinds.append(letter.kind)
         reasons.append(letter.reason)
         elements.append(_storable(letter.element))
-        digests.append(
-            _digest(
-                letter.kind.encode(),
-                letter.reason.encode(),
-                letter.element,
-            )
-        )
+        digests.append(digest)
     return kinds, reasons, elements, digests
 
 

@@ -1,0 +1,144 @@
+"""Dead letters: the parts of signed webhooks that nothing else recorded.
+
+Ingest keeps a webhook's body when it could not read an element of it (a
+status without a usable timestamp, say) or when handling it failed, and
+a batch that a service refused for good. Each is answered 200, so Meta
+never sends it again: these rows are the only copy.
+
+`xobito dead-letters` lists them by kind and reason without their
+contents, shows one, and replays bodies once the fault is fixed. A
+replay posts the body to ingest again, signed as Meta signs it; the
+letter goes once ingest answers 200 without keeping the body again.
+What the body holds that was recorded before counts once, as any of
+Meta's retries does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+from xobito.webhooks import sign
+
+
+@dataclass(frozen=True)
+class Group:
+    """The letters of one kind and reason."""
+
+    kind: str
+    reason: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class Letter:
+    id: int
+    kind: str
+    reason: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Replayed:
+    id: int
+    outcome: str
+    gone: bool
+
+
+def groups(conn: psycopg.Connection[Any]) -> list[Group]:
+    """Every kind and reason with its count, most letters first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT kind, reason, count(*) AS count,"
+            " min(received_at) AS first, max(received_at) AS last"
+            " FROM ingest.dead_letters GROUP BY kind, reason"
+            " ORDER BY count DESC, kind, reason"
+        )
+        return [Group(**row) for row in cur.fetchall()]
+
+
+def newest(conn: psycopg.Connection[Any], limit: int) -> list[Letter]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT id, kind, reason, received_at FROM ingest.dead_letters"
+            " ORDER BY received_at DESC, id DESC LIMIT %s",
+            [limit],
+        )
+        return [Letter(**row) for row in cur.fetchall()]
+
+
+def element(conn: psycopg.Connection[Any], letter_id: int) -> Any | None:
+    """What letter_id keeps: {"body": the webhook's text}, or the refused
+    batch; None if there is no such letter."""
+    row = conn.execute(
+        "SELECT element FROM ingest.dead_letters WHERE id = %s", [letter_id]
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def every_id(conn: psycopg.Connection[Any]) -> list[int]:
+    rows = conn.execute("SELECT id FROM ingest.dead_letters ORDER BY id").fetchall()
+    return [row[0] for row in rows]
+
+
+def replay(
+    conn: psycopg.Connection[Any],
+    letter_ids: Iterable[int],
+    url: str,
+    app_secret: str,
+    client: httpx.Client,
+) -> list[Replayed]:
+    """Post each letter's body to ingest at url; drop the letters it took."""
+    return [_replay_one(conn, i, url, app_secret, client) for i in letter_ids]
+
+
+def _replay_one(
+    conn: psycopg.Connection[Any],
+    letter_id: int,
+    url: str,
+    app_secret: str,
+    client: httpx.Client,
+) -> Replayed:
+    row = conn.execute(
+        "SELECT element, received_at FROM ingest.dead_letters WHERE id = %s",
+        [letter_id],
+    ).fetchone()
+    if row is None:
+        return Replayed(letter_id, "no such letter", gone=False)
+    kept, received_at = row
+    if not (isinstance(kept, dict) and isinstance(kept.get("body"), str)):
+        return Replayed(letter_id, "a refused batch, not a webhook: kept", gone=False)
+
+    body = kept["body"].encode()
+    try:
+        answer = client.post(
+            url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(body, app_secret),
+            },
+        )
+    except httpx.TransportError as exc:
+        return Replayed(letter_id, f"ingest not reached ({exc}): kept", gone=False)
+    if answer.status_code != 200:
+        return Replayed(
+            letter_id, f"ingest answered {answer.status_code}: kept", gone=False
+        )
+    # Ingest keeping the body again marks the letter received anew.
+    deleted = conn.execute(
+        "DELETE FROM ingest.dead_letters WHERE id = %s AND received_at = %s",
+        [letter_id, received_at],
+    )
+    conn.commit()
+    if deleted.rowcount:
+        return Replayed(letter_id, "recorded", gone=True)
+    return Replayed(letter_id, "kept again by ingest: the fault remains", gone=False)
