@@ -21,6 +21,13 @@ STOP_BY_LANGUAGE = {
     "italian": ["Basta!", "disiscriviti"],
     "hindi": ["Band karo", "bandh karo", "BAND"],
     "indonesian": ["BERHENTI"],
+    "english phrases": ["Stop please", "Please stop!", "UNSUBSCRIBE ME", "Remove me"],
+    "russian": ["СТОП", "стоп", "Отписаться"],
+    "turkish": ["İPTAL", "Dur", "durdur"],
+    "arabic": ["توقف", "إيقاف", "إلغاء الاشتراك"],
+    "chinese": ["停止", "退订"],
+    "japanese": ["ストップ", "配信停止"],
+    "vietnamese": ["Dừng lại", "Hủy đăng ký"],
 }
 START_BY_LANGUAGE = {
     "english": ["START", "Subscribe", "unstop", "Resume"],
@@ -32,6 +39,11 @@ START_BY_LANGUAGE = {
     "italian": ["Iscriviti"],
     "hindi": ["Shuru"],
     "indonesian": ["Mulai"],
+    "russian": ["Старт", "подписаться"],
+    "turkish": ["Başla"],
+    "arabic": ["ابدأ"],
+    "chinese": ["开始"],
+    "japanese": ["スタート"],
 }
 
 
@@ -52,7 +64,15 @@ def test_whole_message_stop_opts_out(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["don't stop", "stop by tomorrow?", "non-stop deals"],
+    [
+        "don't stop",
+        "stop by tomorrow?",
+        "non-stop deals",
+        "please stop by",
+        # Given names that are also a stop word's root, written alone.
+        "Dũng",
+        "Huy",
+    ],
 )
 def test_sentence_containing_stop_does_not_opt_out(text: str) -> None:
     assert not is_stop_keyword(text)

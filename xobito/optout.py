@@ -31,84 +31,123 @@ def normalize(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-STOP_KEYWORDS = frozenset(
-    {
-        # English
-        "stop",
-        "stopp",
-        "stop all",
-        "stopall",
-        "stop promotions",
-        "unsubscribe",
-        "end",
-        "quit",
-        "cancel",
-        "optout",
-        "opt out",
-        # Spanish
-        "parar",
-        "alto",
-        "baja",
-        "cancelar",
-        "desinscribir",
-        # Portuguese
-        "sair",
-        "desativar",
-        "descadastrar",
-        # French
-        "arret",
-        "arreter",
-        "desabonner",
-        # German
-        "abmelden",
-        "stoppen",
-        # Dutch
-        "afmelden",
-        # Italian
-        "basta",
-        "disiscriviti",
-        # Hindi, in Latin script
-        "band",
-        "bandh",
-        "band karo",
-        "bandh karo",
-        # Indonesian
-        "berhenti",
-    }
+# Written as people write them; compared once normalized.
+_STOP_WORDS = (
+    # English
+    "stop",
+    "stopp",
+    "stop all",
+    "stopall",
+    "stop promotions",
+    "unsubscribe",
+    "end",
+    "quit",
+    "cancel",
+    "optout",
+    "opt out",
+    "stop please",
+    "please stop",
+    "stop messaging me",
+    "unsubscribe me",
+    "remove me",
+    # Spanish
+    "parar",
+    "alto",
+    "baja",
+    "cancelar",
+    "desinscribir",
+    # Portuguese
+    "sair",
+    "desativar",
+    "descadastrar",
+    # French
+    "arret",
+    "arreter",
+    "desabonner",
+    # German
+    "abmelden",
+    "stoppen",
+    # Dutch
+    "afmelden",
+    # Italian
+    "basta",
+    "disiscriviti",
+    # Hindi, in Latin script
+    "band",
+    "bandh",
+    "band karo",
+    "bandh karo",
+    # Indonesian
+    "berhenti",
+    # Russian
+    "стоп",
+    "отписаться",
+    "отписка",
+    # Turkish
+    "dur",
+    "durdur",
+    "iptal",
+    # Arabic
+    "توقف",
+    "إيقاف",
+    "إلغاء",
+    "إلغاء الاشتراك",
+    # Chinese
+    "停止",
+    "退订",
+    "取消订阅",
+    # Japanese
+    "ストップ",
+    "配信停止",
+    # Vietnamese ("dừng" and "hủy" alone are also given names)
+    "dừng lại",
+    "hủy đăng ký",
 )
+STOP_KEYWORDS = frozenset(normalize(word) for word in _STOP_WORDS)
 """Whole messages that opt a contact out, in normalized form."""
 
 # "yes" and "si" are left out on purpose: they answer any question, and
 # reading them as a resubscription would undo a contact's opt-out.
-START_KEYWORDS = frozenset(
-    {
-        # English
-        "start",
-        "subscribe",
-        "unstop",
-        "resume",
-        "optin",
-        "opt in",
-        # Spanish and Portuguese
-        "iniciar",
-        "comenzar",
-        "reanudar",
-        "volver",
-        "retomar",
-        # French
-        "demarrer",
-        # German and Dutch
-        "starten",
-        "anmelden",
-        "aanmelden",
-        # Italian
-        "iscriviti",
-        # Indonesian
-        "mulai",
-        # Hindi, in Latin script
-        "shuru",
-    }
+_START_WORDS = (
+    # English
+    "start",
+    "subscribe",
+    "unstop",
+    "resume",
+    "optin",
+    "opt in",
+    # Spanish and Portuguese
+    "iniciar",
+    "comenzar",
+    "reanudar",
+    "volver",
+    "retomar",
+    # French
+    "demarrer",
+    # German and Dutch
+    "starten",
+    "anmelden",
+    "aanmelden",
+    # Italian
+    "iscriviti",
+    # Indonesian
+    "mulai",
+    # Hindi, in Latin script
+    "shuru",
+    # Russian
+    "старт",
+    "подписаться",
+    # Turkish
+    "başla",
+    # Arabic
+    "ابدأ",
+    # Chinese
+    "开始",
+    "订阅",
+    # Japanese
+    "スタート",
 )
+START_KEYWORDS = frozenset(normalize(word) for word in _START_WORDS)
 """Whole messages that opt a contact back in, in normalized form."""
 
 STOP_BUTTON = "stop promotions"
