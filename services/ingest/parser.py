@@ -294,11 +294,12 @@ def _status(item: object, change: _Change) -> events_pb2.StatusEvent:
     conversation = _object(status.get("conversation"))
     event.conversation_id = _string(conversation.get("id"))
 
-    errors = status.get("errors")
-    if isinstance(errors, list) and errors:
-        error = _error(errors[0])
+    # Meta sends one error; of a list that holds more, the first usable.
+    for item in _list(status.get("errors")):
+        error = _error(item)
         if error is not None:
             event.error.CopyFrom(error)
+            break
     return event
 
 

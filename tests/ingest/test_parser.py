@@ -530,3 +530,16 @@ def test_without_the_time_of_arrival_every_event_keeps_its_time() -> None:
 
     assert parsed.batch.statuses[0].occurred_at.seconds == 253_402_300_799
     assert parsed.redated == 0
+
+
+def test_a_failed_status_takes_the_first_usable_of_its_errors() -> None:
+    body = _statuses(
+        _status(
+            status="failed",
+            errors=[None, 1.5, "x", {"title": "no code"}, {"code": 131026}],
+        )
+    )
+
+    (status,) = parse_webhook(body).batch.statuses
+
+    assert status.error.code == 131026
