@@ -18,6 +18,7 @@ outlive every STOP until then).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn, Protocol, cast
@@ -79,6 +80,8 @@ _LONG_DIGITS = b"0" * 19
 # Timestamp's own upper bound: 9999-12-31T23:59:59Z.
 _MAX_EPOCH = 253_402_300_799
 _INT32_MAX = 2**31 - 1
+# What Meta's status names look like ("delivered"), known to us or not.
+_STATUS_NAME = re.compile(r"[A-Za-z_]{1,32}")
 # How far ahead of ours Meta's clock may run before an event's time is
 # not believed.
 CLOCK_SKEW_SECONDS = 300
@@ -275,7 +278,7 @@ def _status(item: object, change: _Change) -> events_pb2.StatusEvent:
     event = events_pb2.StatusEvent(
         phone_number_id=change.phone_number_id,
         wamid=_required(status, "id", "status"),
-        status=_required(status, "status", "status"),
+        status=_status_name(status),
         recipient=_string(status.get("recipient_id")),
         recipient_user_id=_string(status.get("recipient_user_id")),
         recipient_type=_string(status.get("recipient_type")) or "individual",
@@ -301,6 +304,14 @@ def _status(item: object, change: _Change) -> events_pb2.StatusEvent:
             event.error.CopyFrom(error)
             break
     return event
+
+
+def _status_name(status: dict[str, object]) -> str:
+    """The status's name: one of KNOWN_STATUSES, or one Meta adds later."""
+    name = _required(status, "status", "status")
+    if not _STATUS_NAME.fullmatch(name):
+        raise _Skip("status has no status name")
+    return name
 
 
 def _message(item: object, change: _Change) -> events_pb2.InboundMessage:

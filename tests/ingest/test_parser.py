@@ -543,3 +543,17 @@ def test_a_failed_status_takes_the_first_usable_of_its_errors() -> None:
     (status,) = parse_webhook(body).batch.statuses
 
     assert status.error.code == 131026
+
+
+@pytest.mark.parametrize("name", ["x" * 33, "5", "read; drop", "délivré"])
+def test_a_status_without_a_status_name_is_rejected(name: str) -> None:
+    parsed = parse_webhook(_statuses(_status(status=name), _status(id="wamid.B")))
+
+    assert [s.wamid for s in parsed.batch.statuses] == ["wamid.B"]
+    assert parsed.rejected == [RejectedEvent("status", "status has no status name")]
+
+
+def test_a_status_name_meta_may_add_later_is_kept() -> None:
+    (status,) = parse_webhook(_statuses(_status(status="bounced"))).batch.statuses
+
+    assert status.status == "bounced"
