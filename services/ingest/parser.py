@@ -8,11 +8,14 @@ Meta redeliver the good events with it for days.
 
 WebhookFormatError is raised only for a body that is no webhook at all.
 
-Given the time the body arrived, an event dated more than
-CLOCK_SKEW_SECONDS after it is dated when it arrived instead: nothing
-happens after it is reported, and a time far ahead would rank the event
-after everything that really comes later (a START dated next year would
-outlive every STOP until then).
+Given the time the body arrived, a message or user preference dated more
+than CLOCK_SKEW_SECONDS after it is dated when it arrived instead:
+nothing happens after it is reported, and a contact's flags follow these
+events in the order of their times, so a START dated next year would
+outlive every STOP until then. Statuses and account events keep their
+times, far ahead or not: their time is part of what tells Meta's
+redelivery of one from a new one, and a redelivery would arrive at
+another time.
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ _STATUS_NAME = re.compile(r"[A-Za-z_]{1,32}")
 # How far ahead of ours Meta's clock may run before an event's time is
 # not believed.
 CLOCK_SKEW_SECONDS = 300
+# The events whose time orders a contact's flags, and whose identity is
+# not their time.
+_REDATED: frozenset[EventKind] = frozenset({"message", "user_preference"})
 
 
 class WebhookFormatError(ValueError):
@@ -265,7 +271,7 @@ def _keep(
         # which JSON can spell); the exception would quote it.
         parsed.rejected.append(RejectedEvent(kind, "value not storable"))
         return
-    if change.received_at is not None:
+    if change.received_at is not None and kind in _REDATED:
         occurred_at = cast(_Event, event).occurred_at
         if occurred_at.seconds > change.received_at + CLOCK_SKEW_SECONDS:
             occurred_at.FromSeconds(change.received_at)

@@ -515,11 +515,40 @@ def test_an_event_dated_past_the_skew_after_arrival_is_dated_at_arrival() -> Non
 
 def test_an_event_dated_within_the_skew_after_arrival_keeps_its_time() -> None:
     ahead = ARRIVED + CLOCK_SKEW_SECONDS
-    body = _statuses(_status(timestamp=str(ahead)), _status(timestamp=str(ARRIVED)))
+    body = _messages(_message("text", {"body": "hi"}, timestamp=str(ahead)))
 
     parsed = parse_webhook(body, ARRIVED)
 
-    assert [s.occurred_at.seconds for s in parsed.batch.statuses] == [ahead, ARRIVED]
+    assert parsed.batch.messages[0].occurred_at.seconds == ahead
+    assert parsed.redated == 0
+
+
+def test_a_user_preference_dated_far_ahead_is_dated_at_arrival() -> None:
+    preference = {
+        "wa_id": "16505551234",
+        "detail": "User requested to stop marketing messages",
+        "category": "marketing_messages",
+        "value": "stop",
+        "timestamp": ARRIVED + 86_400,
+    }
+    body = _body(
+        "user_preferences", {"metadata": METADATA, "user_preferences": [preference]}
+    )
+
+    parsed = parse_webhook(body, ARRIVED)
+
+    assert parsed.batch.user_preferences[0].occurred_at.seconds == ARRIVED
+    assert parsed.redated == 1
+
+
+def test_a_status_dated_far_ahead_keeps_its_time() -> None:
+    # Its time tells Meta's redelivery of it from a new status.
+    late = ARRIVED + 86_400
+    body = _statuses(_status(timestamp=str(late)))
+
+    parsed = parse_webhook(body, ARRIVED)
+
+    assert parsed.batch.statuses[0].occurred_at.seconds == late
     assert parsed.redated == 0
 
 
