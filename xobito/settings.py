@@ -106,6 +106,7 @@ class Settings:
     route_cache_seconds: int = 60
     ingest_max_in_flight: int = 256
     ingest_body_timeout_s: float = 10.0
+    ingest_receive_buffer_mb: int = 64
     ingest_batch_max_events: int = 500
     ingest_batch_wait_ms: int = 2
     keyword_cache_seconds: int = 30
@@ -164,6 +165,7 @@ class Settings:
             route_cache_seconds=_int(env, "ROUTE_CACHE_SECONDS", 60, least=0),
             ingest_max_in_flight=_int(env, "INGEST_MAX_IN_FLIGHT", 256),
             ingest_body_timeout_s=float(_int(env, "INGEST_BODY_TIMEOUT_SECONDS", 10)),
+            ingest_receive_buffer_mb=_int(env, "INGEST_RECEIVE_BUFFER_MB", 64),
             ingest_batch_max_events=_int(env, "INGEST_BATCH_MAX_EVENTS", 500),
             ingest_batch_wait_ms=_int(env, "INGEST_BATCH_WAIT_MS", 2, least=0),
             keyword_cache_seconds=_int(env, "KEYWORD_CACHE_SECONDS", 30, least=0),

@@ -9,8 +9,10 @@ of ours) and "later" (503: a service or a store is down).
 The webhooks in flight together share their hand-off (see batcher). A
 webhook counts as in flight once its body is in and signed: a sender
 without the app secret, however slow, holds no place that Meta's
-webhooks need, and a body that has not arrived within
-INGEST_BODY_TIMEOUT_SECONDS is answered 408. Past INGEST_MAX_IN_FLIGHT
+webhooks need. Bodies still arriving share INGEST_RECEIVE_BUFFER_MB of
+memory, past which the one that would overflow it is answered 503, and
+a body that has not arrived within INGEST_BODY_TIMEOUT_SECONDS is
+answered 408; either closes its connection. Past INGEST_MAX_IN_FLIGHT
 webhooks in flight, the next is answered 503: Meta delivers it again
 later, and the backlog stays bounded.
 """
@@ -79,11 +81,24 @@ log = structlog.get_logger(__name__)
 
 
 class _Refusal(Exception):
-    """Ends a request early with an error answer."""
+    """Ends a request early with an error answer.
 
-    def __init__(self, status_code: int, message: str) -> None:
+    close: the body was not read to its end, so the connection cannot
+    carry another request.
+    """
+
+    def __init__(self, status_code: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.close = close
+
+
+class _Receiving:
+    """The bytes of the bodies still arriving, none of them signed yet."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
 
 
 def create_app(settings: Settings, forwarder: Forwarder, store: IngestStore) -> ASGIApp:
@@ -151,6 +166,7 @@ class Webhooks:
         )
         self._max_in_flight = settings.ingest_max_in_flight
         self._body_timeout_s = settings.ingest_body_timeout_s
+        self._receiving = _Receiving(settings.ingest_receive_buffer_mb * 2**20)
         self._in_flight = 0
         self._shed = 0
         self._shed_logged_at = 0.0
@@ -178,13 +194,15 @@ class Webhooks:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one POST of a webhook."""
-        status, answer = await self._answer(scope, receive)
+        status, answer, close = await self._answer(scope, receive)
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(answer)).encode()),
         ]
         if status == 503:
             headers.append(_RETRY_AFTER)
+        if close:
+            headers.append(_CLOSE)
         await send(
             {"type": "http.response.start", "status": status, "headers": headers}
         )
@@ -200,14 +218,16 @@ class Webhooks:
             self._shed_logged_at = now
         return _error(503, _BUSY)
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, bool]:
+        """The status and body of the answer, and whether to close after it."""
         started = time.perf_counter()
         received_at = datetime.now(UTC)
         summary: dict[str, Any] = {}
+        close = False
         try:
             body = await self._signed_body(scope, receive)
             if self._in_flight >= self._max_in_flight:
-                return self._shed_one()
+                return *self._shed_one(), False
             self._in_flight += 1
             try:
                 await self._record(body, received_at, summary)
@@ -216,6 +236,7 @@ class Webhooks:
         except _Refusal as refusal:
             status, answer = _error(refusal.status_code, str(refusal))
             summary["error"] = str(refusal)
+            close = refusal.close
         else:
             status, answer = 200, _RECORDED
 
@@ -228,17 +249,20 @@ class Webhooks:
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             **summary,
         )
-        return status, answer
+        return status, answer, close
 
     async def _signed_body(self, scope: Scope, receive: Receive) -> bytes:
         """The body, if it is small enough, signed and JSON."""
         headers = _headers(scope)
+        declared = headers.get(b"content-length", b"")
         try:
             async with asyncio.timeout(self._body_timeout_s):
-                body = await _read_capped(receive, headers.get(b"content-length", b""))
+                body = await _read_capped(receive, declared, self._receiving)
         except TimeoutError:
             raise _Refusal(
-                408, f"the body did not arrive within {self._body_timeout_s:g} s"
+                408,
+                f"the body did not arrive within {self._body_timeout_s:g} s",
+                close=True,
             ) from None
         try:
             signature.verify(body, _text(headers, _SIGNATURE), self._app_secret)
@@ -374,23 +398,32 @@ def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-async def _read_capped(receive: Receive, declared: bytes) -> bytes:
-    """The body, read no further than MAX_BODY_BYTES, whatever it claims."""
+async def _read_capped(
+    receive: Receive, declared: bytes, receiving: _Receiving
+) -> bytes:
+    """The body, read no further than MAX_BODY_BYTES, whatever it claims,
+    and held within what receiving has left."""
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Refusal(413, _TOO_LARGE)
+        raise _Refusal(413, _TOO_LARGE, close=True)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Refusal(400, "the client went away")
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refusal(413, _TOO_LARGE)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Refusal(400, "the client went away", close=True)
+            chunk: bytes = message.get("body", b"")
+            if size + len(chunk) > MAX_BODY_BYTES:
+                raise _Refusal(413, _TOO_LARGE, close=True)
+            if receiving.held + len(chunk) > receiving.limit:
+                raise _Refusal(503, _BUSY, close=True)
+            receiving.held += len(chunk)
+            size += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        receiving.held -= size
 
 
 def _event_counts(batch: events_pb2.EventBatch) -> dict[str, int]:
@@ -466,6 +499,7 @@ def _log_failure(event: str, exc: Exception) -> None:
 # Meta keeps its own schedule of retries; other senders, and the proxies
 # in front of us, learn from this when to try again.
 _RETRY_AFTER = (b"retry-after", b"1")
+_CLOSE = (b"connection", b"close")
 
 
 def _error(status_code: int, message: str) -> tuple[int, bytes]:

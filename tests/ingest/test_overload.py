@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -89,8 +90,8 @@ def held(services: SlowServices) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def ingest(servers: Servers, services: SlowServices) -> Iterator[Stack]:
-    """Ingest alone, taking one webhook at a time, before slow services."""
+def target(services: SlowServices) -> Iterator[str]:
+    """Where the slow stand-ins of metrics and contacts answer."""
     # The stand-ins implement only what ingest calls; the generated bases
     # answer UNIMPLEMENTED for the rest.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
@@ -102,25 +103,43 @@ def ingest(servers: Servers, services: SlowServices) -> Iterator[Stack]:
         SlowContacts(services),  # type: ignore[abstract]
         server,
     )
-    target = f"127.0.0.1:{free_port()}"
-    server.add_insecure_port(target)
+    address = f"127.0.0.1:{free_port()}"
+    server.add_insecure_port(address)
     server.start()
+    try:
+        yield address
+    finally:
+        services.released.set()
+        server.stop(grace=None)
+
+
+def ingest_before(servers: Servers, target: str, **env: str) -> Iterator[Stack]:
     stack = Stack(
         servers,
-        extra_env={
-            "METRICS_TARGET": target,
-            "CONTACTS_TARGET": target,
-            "INGEST_MAX_IN_FLIGHT": "1",
-            "INGEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
-        },
+        extra_env={"METRICS_TARGET": target, "CONTACTS_TARGET": target, **env},
     )
     try:
         stack.start("ingest")
         yield stack
     finally:
-        services.released.set()
         stack.stop()
-        server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def ingest(servers: Servers, target: str) -> Iterator[Stack]:
+    """Ingest alone, taking one webhook at a time, before slow services."""
+    yield from ingest_before(
+        servers,
+        target,
+        INGEST_MAX_IN_FLIGHT="1",
+        INGEST_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
+    )
+
+
+@pytest.fixture(scope="module")
+def small_buffer(servers: Servers, target: str) -> Iterator[Stack]:
+    """Ingest holding at most 1 MiB of bodies still arriving."""
+    yield from ingest_before(servers, target, INGEST_RECEIVE_BUFFER_MB="1")
 
 
 def delivered(wamid: str) -> bytes:
@@ -168,15 +187,32 @@ def test_a_webhook_is_taken_again_once_the_backlog_drains(
     assert [shed.status_code, retried.status_code] == [503, 200]
 
 
-def start_slow_post(stack: Stack) -> socket.socket:
-    """A POST whose headers are sent, with one byte of its body of 1,000."""
+def start_slow_post(stack: Stack, sent: int = 1, length: int = 1000) -> socket.socket:
+    """A POST whose headers are sent, and `sent` bytes of its body of `length`."""
     conn = socket.create_connection(("127.0.0.1", stack.ports["ingest_http"]))
     conn.sendall(
         b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: ingest\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
-        b"X-Hub-Signature-256: sha256=" + b"0" * 64 + b"\r\n\r\n{"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\n"
+        b"X-Hub-Signature-256: sha256=%s\r\n\r\n%s" % (length, b"0" * 64, b" " * sent)
     )
     return conn
+
+
+def answer_of(conn: socket.socket) -> tuple[http.client.HTTPResponse, bytes]:
+    conn.settimeout(BODY_TIMEOUT_SECONDS + 20)
+    answer = http.client.HTTPResponse(conn)
+    answer.begin()
+    return answer, answer.read()
+
+
+def closed(conn: socket.socket) -> bool:
+    """The server closed conn (it sends nothing more on it)."""
+    conn.settimeout(20)
+    try:
+        return conn.recv(1) == b""
+    except ConnectionResetError:
+        return True
 
 
 def test_a_body_still_arriving_holds_no_place_in_flight(
@@ -190,14 +226,37 @@ def test_a_body_still_arriving_holds_no_place_in_flight(
     assert answer.status_code == 200
 
 
-def test_a_body_that_does_not_arrive_in_time_is_answered_408(
+def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_its_connection_closed(
     ingest: Stack,
 ) -> None:
     with start_slow_post(ingest) as conn:
-        conn.settimeout(BODY_TIMEOUT_SECONDS + 20)
-        answer = http.client.HTTPResponse(conn)
-        answer.begin()
-        body = answer.read()
+        answer, body = answer_of(conn)
 
-    assert answer.status == 408
-    assert b"did not arrive within 2 s" in body
+        assert answer.status == 408
+        assert answer.getheader("connection") == "close"
+        assert b"did not arrive within 2 s" in body
+        assert closed(conn)
+
+
+def test_a_body_past_the_receive_buffer_is_answered_503_and_its_connection_closed(
+    small_buffer: Stack, services: SlowServices
+) -> None:
+    services.released.set()
+    with start_slow_post(small_buffer, sent=800_000, length=900_000):
+        # Until ingest holds the first body's 800 KB, the second is read
+        # whole and refused for its signature.
+        deadline = time.monotonic() + 20
+        while True:
+            conn = start_slow_post(small_buffer, sent=300_000, length=300_000)
+            answer, _ = answer_of(conn)
+            if answer.status != 401 or time.monotonic() > deadline:
+                break
+            conn.close()
+        with conn:
+            assert answer.status == 503
+            assert answer.getheader("connection") == "close"
+            assert answer.getheader("retry-after") == "1"
+            assert closed(conn)
+        # A webhook that fits in what is left is taken.
+        taken = small_buffer.post_webhook(delivered("wamid.beside-a-large-one"))
+        assert taken.status_code == 200
