@@ -272,8 +272,7 @@ class Webhooks:
         content_type = _text(headers, b"content-type") or ""
         if content_type.partition(";")[0].strip().lower() != "application/json":
             raise _Refusal(400, "Content-Type must be application/json")
-        encoding = _text(headers, b"content-encoding")
-        if encoding is not None and encoding.strip().lower() != "identity":
+        if b"content-encoding" in headers and _encoded(scope):
             raise _Refusal(415, "the body must be sent without a Content-Encoding")
         return body
 
@@ -391,6 +390,16 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     for name, value in scope["headers"]:
         headers.setdefault(name.lower(), value)
     return headers
+
+
+def _encoded(scope: Scope) -> bool:
+    """The body is sent in a Content-Encoding, of any of its headers."""
+    return any(
+        coding.strip() not in (b"", b"identity")
+        for name, value in scope["headers"]
+        if name.lower() == b"content-encoding"
+        for coding in value.lower().split(b",")
+    )
 
 
 def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:

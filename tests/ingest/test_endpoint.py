@@ -258,12 +258,35 @@ def test_a_compressed_body_is_refused(stack: Stack, encoding: str) -> None:
     assert counters(stack, campaign_id).delivered == 0
 
 
-def test_an_identity_content_encoding_is_taken(stack: Stack) -> None:
+def test_a_body_compressed_in_a_second_content_encoding_header_is_refused(
+    stack: Stack,
+) -> None:
+    phone_number_id, wamid = new_number(), f"wamid.{secrets.token_hex(8)}"
+    campaign_id = register_send(stack, phone_number_id, wamid)
+    body = delivered(phone_number_id, wamid)
+
+    reply = httpx.post(
+        f"{stack.ingest_url}{WEBHOOK}",
+        content=body,
+        headers=[
+            ("Content-Type", "application/json"),
+            ("X-Hub-Signature-256", webhooks.sign(body, APP_SECRET)),
+            ("Content-Encoding", "identity"),
+            ("Content-Encoding", "gzip"),
+        ],
+    )
+
+    assert reply.status_code == 415
+    assert counters(stack, campaign_id).delivered == 0
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", ""])
+def test_an_identity_content_encoding_is_taken(stack: Stack, encoding: str) -> None:
     phone_number_id, wamid = new_number(), f"wamid.{secrets.token_hex(8)}"
     campaign_id = register_send(stack, phone_number_id, wamid)
 
     reply = stack.post_webhook(
-        delivered(phone_number_id, wamid), headers={"Content-Encoding": "identity"}
+        delivered(phone_number_id, wamid), headers={"Content-Encoding": encoding}
     )
 
     assert reply.status_code == 200
