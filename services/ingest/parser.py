@@ -8,14 +8,14 @@ Meta redeliver the good events with it for days.
 
 WebhookFormatError is raised only for a body that is no webhook at all.
 
-Given the time the body arrived, a message or user preference dated more
-than CLOCK_SKEW_SECONDS after it is dated when it arrived instead:
-nothing happens after it is reported, and a contact's flags follow these
-events in the order of their times, so a START dated next year would
-outlive every STOP until then. Statuses and account events keep their
-times, far ahead or not: their time is part of what tells Meta's
-redelivery of one from a new one, and a redelivery would arrive at
-another time.
+Given the time the body arrived, an inbound message dated more than
+CLOCK_SKEW_SECONDS after it is dated when it arrived instead: nothing
+happens after it is reported, and a contact's flags follow messages in
+the order of their times, so a START dated next year would outlive every
+STOP until then. A message is known by its wamid, whatever its time.
+Every other event keeps its time, far ahead or not: its time is part of
+what tells Meta's redelivery of it from a new one, and a redelivery
+would arrive at another time.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ _STATUS_NAME = re.compile(r"[A-Za-z_]{1,32}")
 CLOCK_SKEW_SECONDS = 300
 # The events whose time orders a contact's flags, and whose identity is
 # not their time.
-_REDATED: frozenset[EventKind] = frozenset({"message", "user_preference"})
+_REDATED: frozenset[EventKind] = frozenset({"message"})
 
 
 class WebhookFormatError(ValueError):

@@ -523,22 +523,22 @@ def test_an_event_dated_within_the_skew_after_arrival_keeps_its_time() -> None:
     assert parsed.redated == 0
 
 
-def test_a_user_preference_dated_far_ahead_is_dated_at_arrival() -> None:
+def test_a_user_preference_dated_far_ahead_keeps_its_time() -> None:
+    # It has no id: its time tells Meta's redelivery of it from a new one.
+    late = ARRIVED + 86_400
     preference = {
         "wa_id": "16505551234",
         "detail": "User requested to stop marketing messages",
         "category": "marketing_messages",
         "value": "stop",
-        "timestamp": ARRIVED + 86_400,
+        "timestamp": late,
     }
-    body = _body(
-        "user_preferences", {"metadata": METADATA, "user_preferences": [preference]}
-    )
+    value = {"metadata": METADATA, "user_preferences": [preference]}
 
-    parsed = parse_webhook(body, ARRIVED)
+    parsed = parse_webhook(_body("user_preferences", value), ARRIVED)
 
-    assert parsed.batch.user_preferences[0].occurred_at.seconds == ARRIVED
-    assert parsed.redated == 1
+    assert parsed.batch.user_preferences[0].occurred_at.seconds == late
+    assert parsed.redated == 0
 
 
 def test_a_status_dated_far_ahead_keeps_its_time() -> None:
