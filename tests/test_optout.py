@@ -27,7 +27,7 @@ STOP_BY_LANGUAGE = {
     "arabic": ["توقف", "إيقاف", "إلغاء الاشتراك"],
     "chinese": ["停止", "退订"],
     "japanese": ["ストップ", "配信停止"],
-    "vietnamese": ["Dừng lại", "Hủy đăng ký"],
+    "vietnamese": ["Dừng lại", "Hủy đăng ký", "dung lai", "huy dang ky"],
 }
 START_BY_LANGUAGE = {
     "english": ["START", "Subscribe", "unstop", "Resume"],

@@ -1,15 +1,17 @@
 """Stop and start keywords: when an inbound message opts a contact out or in.
 
 A message is a keyword only when its whole text is one, once normalized:
-trimmed, case-folded, stripped of accents, punctuation and emoji, with
-its spaces collapsed. "STOP", "Stop." and "stop 🙏" opt out; "don't stop"
-and "non-stop deals" do not.
+trimmed, case-folded, stripped of accents (and "đ" read as "d"),
+punctuation and emoji, with its spaces collapsed. "STOP", "Stop." and
+"stop 🙏" opt out; "don't stop" and "non-stop deals" do not.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+
+from xobito.letters import UNMARKED
 
 # Unicode general categories, by first letter: accents are marks (M);
 # punctuation (P), symbols (S, emoji among them) and controls or format
@@ -20,7 +22,7 @@ _SEPARATORS = "PSC"
 
 def normalize(text: str) -> str:
     """The form keywords are compared in: "¡Parar!" becomes "parar"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.casefold()).translate(UNMARKED)
     kept = []
     for char in decomposed:
         kind = unicodedata.category(char)[0]

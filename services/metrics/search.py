@@ -7,32 +7,17 @@ import unicodedata
 from dataclasses import dataclass
 
 from xobito import phones
+from xobito.letters import UNMARKED
 
-# Latin letters of their own, not a base letter with a mark, which NFKD
-# leaves whole: searched as the letters people type for them. The
-# migration 0014_metrics_name_keys_unmarked_letters does the same to keys
-# stored before.
-_UNMARKED = str.maketrans(
-    {
-        "ø": "o",
-        "đ": "d",
-        "ł": "l",
-        "ð": "d",
-        "\u0131": "i",  # dotless i
-        "ħ": "h",
-        "ŧ": "t",
-        "æ": "ae",
-        "œ": "oe",
-        "þ": "th",
-    }
-)
+# The migration 0014_metrics_name_keys_unmarked_letters spells the
+# unmarked letters of keys stored before as UNMARKED does.
 
 
 def name_key(name: str) -> str:
     """A name as it is searched: case-folded, accents stripped."""
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(kept.translate(_UNMARKED).split())
+    return " ".join(kept.translate(UNMARKED).split())
 
 
 @dataclass(frozen=True, slots=True)
