@@ -13,7 +13,7 @@ import psycopg
 
 from xobito import devenv, logs
 from xobito.errors import NotFoundError
-from xobito.settings import SettingsError
+from xobito.settings import Settings, SettingsError
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -174,35 +174,54 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
+    settings = devenv.settings()
+    settings.require("database_url")
+    if args.action == "replay":
+        settings.require("whatsapp_app_secret")
+        if bool(args.ids) == args.all:
+            print("xobito: name the letters to replay, or --all", file=sys.stderr)
+            return 2
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
+            return _DEAD_LETTER_ACTIONS[args.action](conn, args, settings)
+    except psycopg.OperationalError as exc:
+        print(f"xobito: the database cannot be reached: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dead_letters_show(
+    conn: psycopg.Connection, args: argparse.Namespace, settings: Settings
+) -> int:
+    from xobito import deadletters
+
+    kept = deadletters.element(conn, args.id)
+    if kept is None:
+        print(f"xobito: no dead letter {args.id}", file=sys.stderr)
+        return 1
+    if isinstance(kept, dict) and isinstance(kept.get("body"), str):
+        # A webhook's body, printed as sent when it is JSON.
+        try:
+            kept = json.loads(kept["body"])
+        except ValueError:
+            print(kept["body"])
+            return 0
+    print(json.dumps(kept, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _dead_letters_replay(
+    conn: psycopg.Connection, args: argparse.Namespace, settings: Settings
+) -> int:
     import httpx
 
     from xobito import deadletters
 
-    settings = devenv.settings()
-    settings.require("database_url")
-    with psycopg.connect(settings.database_url) as conn:
-        if args.action == "list":
-            return _dead_letters_list(conn, args.limit)
-        if args.action == "show":
-            kept = deadletters.element(conn, args.id)
-            if kept is None:
-                print(f"xobito: no dead letter {args.id}", file=sys.stderr)
-                return 1
-            print(json.dumps(kept, indent=2, ensure_ascii=False))
-            return 0
-
-        settings.require("whatsapp_app_secret")
-        url = args.url or (
-            f"http://127.0.0.1:{settings.ingest_http_port}/webhooks/whatsapp"
+    url = args.url or f"http://127.0.0.1:{settings.ingest_http_port}/webhooks/whatsapp"
+    ids = deadletters.every_id(conn) if args.all else args.ids
+    with httpx.Client(timeout=30) as client:
+        replayed = deadletters.replay(
+            conn, ids, url, settings.whatsapp_app_secret, client
         )
-        ids = deadletters.every_id(conn) if args.all else args.ids
-        if not ids:
-            print("xobito: name the letters to replay, or --all", file=sys.stderr)
-            return 2
-        with httpx.Client(timeout=30) as client:
-            replayed = deadletters.replay(
-                conn, ids, url, settings.whatsapp_app_secret, client
-            )
     for one in replayed:
         print(f"{one.id:>7}  {one.outcome}")
     gone = sum(one.gone for one in replayed)
@@ -210,8 +229,12 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0 if gone == len(replayed) else 1
 
 
-def _dead_letters_list(conn: psycopg.Connection, limit: int) -> int:
+def _dead_letters_list(
+    conn: psycopg.Connection, args: argparse.Namespace, settings: Settings
+) -> int:
     from xobito import deadletters
+
+    limit = args.limit
 
     found = deadletters.groups(conn)
     if not found:
@@ -228,6 +251,13 @@ def _dead_letters_list(conn: psycopg.Connection, limit: int) -> int:
             f"  {letter.kind}: {letter.reason}"
         )
     return 0
+
+
+_DEAD_LETTER_ACTIONS = {
+    "list": _dead_letters_list,
+    "show": _dead_letters_show,
+    "replay": _dead_letters_replay,
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -292,16 +322,25 @@ def parser() -> argparse.ArgumentParser:
     dead = commands.add_parser(
         "dead-letters",
         help="what ingest kept of webhooks it could not record; replay them",
+        description="A webhook is answered 200 even when an element of it"
+        " cannot be read or handling it meets a fault, since Meta would"
+        " redeliver it for days; ingest keeps the body as a dead letter"
+        " instead. Replay the bodies once the fault is fixed.",
     )
     dead_actions = dead.add_subparsers(dest="action", required=True)
     listed = dead_actions.add_parser(
         "list", help="count them by kind and reason; list the newest (no contents)"
     )
-    listed.add_argument("--limit", type=_not_negative, default=20)
+    listed.add_argument(
+        "--limit",
+        type=_not_negative,
+        default=20,
+        help="how many of the newest letters to list (default 20)",
+    )
     show = dead_actions.add_parser(
         "show", help="print what one keeps (it may hold phone numbers and text)"
     )
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=int, help="a letter's id, as list shows it")
     replay = dead_actions.add_parser(
         "replay",
         help="post webhook bodies to ingest again; drop the letters it records",

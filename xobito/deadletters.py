@@ -8,9 +8,12 @@ never sends it again: these rows are the only copy.
 `xobito dead-letters` lists them by kind and reason without their
 contents, shows one, and replays bodies once the fault is fixed. A
 replay posts the body to ingest again, signed as Meta signs it; the
-letter goes once ingest answers 200 without keeping the body again.
-What the body holds that was recorded before counts once, as any of
-Meta's retries does.
+letter goes once ingest answers 200 without keeping the body again,
+under any kind or reason. What the body holds that was recorded before
+counts once, as any of Meta's retries does.
+
+Known shortcoming: erasing a number deletes the letters that quote it,
+with whatever else their bodies hold.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import httpx
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from xobito.webhooks import sign
 
@@ -58,7 +62,8 @@ def groups(conn: psycopg.Connection[Any]) -> list[Group]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             "SELECT kind, reason, count(*) AS count,"
-            " min(received_at) AS first, max(received_at) AS last"
+            " min(received_at) AS first,"
+            " max(coalesce(last_received_at, received_at)) AS last"
             " FROM ingest.dead_letters GROUP BY kind, reason"
             " ORDER BY count DESC, kind, reason"
         )
@@ -108,15 +113,15 @@ def _replay_one(
     client: httpx.Client,
 ) -> Replayed:
     row = conn.execute(
-        "SELECT element, received_at FROM ingest.dead_letters WHERE id = %s",
-        [letter_id],
+        "SELECT element FROM ingest.dead_letters WHERE id = %s", [letter_id]
     ).fetchone()
     if row is None:
         return Replayed(letter_id, "no such letter", gone=False)
-    kept, received_at = row
+    kept = row[0]
     if not (isinstance(kept, dict) and isinstance(kept.get("body"), str)):
         return Replayed(letter_id, "a refused batch, not a webhook: kept", gone=False)
 
+    before = _keeping(conn, kept)
     body = kept["body"].encode()
     try:
         answer = client.post(
@@ -133,12 +138,32 @@ def _replay_one(
         return Replayed(
             letter_id, f"ingest answered {answer.status_code}: kept", gone=False
         )
-    # Ingest keeping the body again marks the letter received anew.
-    deleted = conn.execute(
-        "DELETE FROM ingest.dead_letters WHERE id = %s AND received_at = %s",
-        [letter_id, received_at],
-    )
-    conn.commit()
-    if deleted.rowcount:
+
+    again = [
+        (other, reason)
+        for other, (reason, last) in _keeping(conn, kept).items()
+        if before.get(other, (reason, None))[1] != last
+    ]
+    if not again:
+        conn.execute("DELETE FROM ingest.dead_letters WHERE id = %s", [letter_id])
+        conn.commit()
         return Replayed(letter_id, "recorded", gone=True)
-    return Replayed(letter_id, "kept again by ingest: the fault remains", gone=False)
+    if all(other != letter_id for other, _ in again):
+        # Kept under another reason now: the newer letter stands for it.
+        conn.execute("DELETE FROM ingest.dead_letters WHERE id = %s", [letter_id])
+        conn.commit()
+    reasons = "; ".join(f"{reason} (letter {other})" for other, reason in again)
+    return Replayed(letter_id, f"kept again by ingest: {reasons}", gone=False)
+
+
+def _keeping(
+    conn: psycopg.Connection[Any], kept: dict[str, Any]
+) -> dict[int, tuple[str, datetime]]:
+    """Each letter holding the body of kept: its reason, when last kept."""
+    rows = conn.execute(
+        "SELECT id, reason, coalesce(last_received_at, received_at)"
+        " FROM ingest.dead_letters WHERE element = %s::jsonb",
+        [Jsonb(kept)],
+    ).fetchall()
+    conn.commit()
+    return {letter: (reason, last) for letter, reason, last in rows}

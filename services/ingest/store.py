@@ -50,15 +50,15 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])
 ON CONFLICT (dedupe_key) DO NOTHING
 """
 
-# A letter kept before is marked received anew: a replay of it that did
-# not take (see xobito.deadletters) then leaves it in place.
+# A letter kept before is marked received again: a replay of it that did
+# not take (see xobito.deadletters) can tell.
 _INSERT_DEAD_LETTERS = """
 INSERT INTO ingest.dead_letters
     (kind, reason, received_at, element, dedupe_key)
 SELECT kind, reason, %s, element::jsonb, dedupe_key
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])
     AS t(kind, reason, element, dedupe_key)
-ON CONFLICT (dedupe_key) DO UPDATE SET received_at = EXCLUDED.received_at
+ON CONFLICT (dedupe_key) DO UPDATE SET last_received_at = EXCLUDED.received_at
 """
 
 _NEWEST_UNROUTABLE = """

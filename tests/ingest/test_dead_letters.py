@@ -24,13 +24,16 @@ from tests.ingest.test_endpoint import (
 )
 from tests.stack import APP_SECRET, Stack
 from xobito import webhooks
+from xobito.devstack import free_port
 
 
-def xobito(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+def xobito(
+    stack: Stack, *args: str, database_url: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "xobito", "dead-letters", *args],
         env={
-            "DATABASE_URL": stack.servers.postgres.url,
+            "DATABASE_URL": database_url or stack.servers.postgres.url,
             "WHATSAPP_APP_SECRET": APP_SECRET,
             "INGEST_HTTP_PORT": str(stack.ports["ingest_http"]),
             "PATH": "",
@@ -55,7 +58,8 @@ def unreadable_status(phone_number_id: str, wamid: str) -> bytes:
 def letters(stack: Stack, wamid: str) -> list[dict[str, Any]]:
     with psycopg.connect(stack.servers.postgres.url, row_factory=dict_row) as conn:
         return conn.execute(
-            "SELECT id, kind, reason, received_at FROM ingest.dead_letters"
+            "SELECT id, kind, reason, received_at, last_received_at"
+            " FROM ingest.dead_letters"
             " WHERE element->>'body' LIKE %s ORDER BY id",
             [f"%{wamid}%"],
         ).fetchall()
@@ -104,7 +108,9 @@ def test_show_prints_the_body_kept(stack: Stack, unreadable: tuple[str, int]) ->
     done = xobito(stack, "show", str(letter_id))
 
     assert done.returncode == 0, done.stderr
-    assert wamid in orjson.loads(done.stdout)["body"]
+    shown = orjson.loads(done.stdout)
+    assert shown["object"] == "whatsapp_business_account"
+    assert wamid in done.stdout
 
 
 def test_show_of_no_letter_says_so(stack: Stack) -> None:
@@ -123,10 +129,33 @@ def test_a_replay_that_meets_the_same_fault_keeps_the_letter(
     done = xobito(stack, "replay", str(letter_id))
 
     assert done.returncode == 1
-    assert "kept again by ingest" in done.stdout
+    assert (
+        f"kept again by ingest: status has no valid timestamp (letter {letter_id})"
+        in (done.stdout)
+    )
     (after,) = letters(stack, wamid)
     assert after["id"] == letter_id
-    assert after["received_at"] > before["received_at"]
+    # Its first arrival stays; the replay is its last.
+    assert after["received_at"] == before["received_at"]
+    assert after["last_received_at"] > before["received_at"]
+
+
+def test_a_replay_kept_under_another_reason_leaves_the_newer_letter(
+    stack: Stack,
+) -> None:
+    phone_number_id, wamid = new_number(), f"wamid.dead-{new_number()}"
+    register_send(stack, phone_number_id, wamid)
+    body = unreadable_status(phone_number_id, wamid).decode()
+    # As an earlier version of ingest worded its reason.
+    letter_id = keep(stack, "status", "status time unusable", {"body": body})
+
+    done = xobito(stack, "replay", str(letter_id))
+
+    assert done.returncode == 1
+    assert "kept again by ingest: status has no valid timestamp" in done.stdout
+    (now,) = letters(stack, wamid)
+    assert now["id"] != letter_id
+    assert now["reason"] == "status has no valid timestamp"
 
 
 def test_a_replay_once_the_fault_is_gone_records_the_body_and_drops_the_letter(
@@ -165,8 +194,21 @@ def test_a_refused_batch_is_not_replayed(stack: Stack) -> None:
     assert kept == 1
 
 
-def test_replay_without_letters_named_asks_for_them(stack: Stack) -> None:
-    done = xobito(stack, "replay")
+@pytest.mark.parametrize("named", [[], ["--all", "5"]], ids=["none", "both"])
+def test_replay_takes_letters_named_or_all_of_them(
+    stack: Stack, named: list[str]
+) -> None:
+    done = xobito(stack, "replay", *named)
 
     assert done.returncode == 2
-    assert "--all" in done.stderr
+    assert "name the letters to replay, or --all" in done.stderr
+
+
+def test_without_its_database_the_command_says_so_in_a_line(stack: Stack) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+
+    done = xobito(stack, "list", database_url=unreachable)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("xobito: the database cannot be reached")
+    assert "Traceback" not in done.stderr
