@@ -10,11 +10,10 @@ The webhooks in flight together share their hand-off (see batcher). A
 webhook counts as in flight once its body is in and signed: a sender
 without the app secret, however slow, holds no place that Meta's
 webhooks need. Bodies still arriving share INGEST_RECEIVE_BUFFER_MB of
-memory, past which the one that would overflow it is answered 503, and
-a body that has not arrived within INGEST_BODY_TIMEOUT_SECONDS is
-answered 408; either closes its connection. Past INGEST_MAX_IN_FLIGHT
-webhooks in flight, the next is answered 503: Meta delivers it again
-later, and the backlog stays bounded.
+memory (see _Receiving), and a body that has not arrived within
+INGEST_BODY_TIMEOUT_SECONDS is answered 408, closing its connection.
+Past INGEST_MAX_IN_FLIGHT webhooks in flight, the next is answered 503:
+Meta delivers it again later, and the backlog stays bounded.
 """
 
 from __future__ import annotations
@@ -93,12 +92,63 @@ class _Refusal(Exception):
         self.close = close
 
 
+class _Arriving:
+    """One body still arriving: its bytes held, and its deadline."""
+
+    __slots__ = ("deadline", "evicted", "held")
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.evicted = False
+        self.deadline: asyncio.Timeout | None = None
+
+
 class _Receiving:
-    """The bytes of the bodies still arriving, none of them signed yet."""
+    """The bodies still arriving, none of them signed yet, within limit bytes.
+
+    When a chunk would overflow the limit, the largest body still arriving
+    makes room, if it is larger than the one the chunk belongs to: its
+    sender is answered 503 and must send it all again. Meta's bodies are
+    small, so a sender without the secret cannot keep the buffer from
+    them, unless by sending all of it again for each of theirs. A body
+    no smaller than every other is the one answered 503.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
+        self._bodies: set[_Arriving] = set()
+
+    def enter(self, body: _Arriving) -> None:
+        self._bodies.add(body)
+
+    def leave(self, body: _Arriving) -> None:
+        self._bodies.discard(body)
+        self.held -= body.held
+        body.held = 0
+
+    def admit(self, body: _Arriving, size: int) -> bool:
+        """Hold size more bytes of body, making room if need be; False if
+        there is no room for them."""
+        while self.held + size > self.limit:
+            largest = max(self._bodies, key=_held)
+            if largest is body or largest.held <= body.held + size:
+                return False
+            self._evict(largest)
+        self.held += size
+        body.held += size
+        return True
+
+    def _evict(self, body: _Arriving) -> None:
+        self.leave(body)
+        body.evicted = True
+        if body.deadline is not None:
+            # Its read ends at once, as if its time were up.
+            body.deadline.reschedule(asyncio.get_running_loop().time())
+
+
+def _held(body: _Arriving) -> int:
+    return body.held
 
 
 def create_app(settings: Settings, forwarder: Forwarder, store: IngestStore) -> ASGIApp:
@@ -255,10 +305,13 @@ class Webhooks:
         """The body, if it is small enough, signed and JSON."""
         headers = _headers(scope)
         declared = headers.get(b"content-length", b"")
+        arriving = _Arriving()
         try:
-            async with asyncio.timeout(self._body_timeout_s):
-                body = await _read_capped(receive, declared, self._receiving)
+            async with asyncio.timeout(self._body_timeout_s) as arriving.deadline:
+                body = await _read_capped(receive, declared, self._receiving, arriving)
         except TimeoutError:
+            if arriving.evicted:
+                raise _Refusal(503, _BUSY, close=True) from None
             raise _Refusal(
                 408,
                 f"the body did not arrive within {self._body_timeout_s:g} s",
@@ -408,31 +461,31 @@ def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
 
 
 async def _read_capped(
-    receive: Receive, declared: bytes, receiving: _Receiving
+    receive: Receive, declared: bytes, receiving: _Receiving, arriving: _Arriving
 ) -> bytes:
     """The body, read no further than MAX_BODY_BYTES, whatever it claims,
-    and held within what receiving has left."""
+    and held among the bodies receiving holds."""
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _Refusal(413, _TOO_LARGE, close=True)
     chunks: list[bytes] = []
     size = 0
+    receiving.enter(arriving)
     try:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Refusal(400, "the client went away", close=True)
             chunk: bytes = message.get("body", b"")
-            if size + len(chunk) > MAX_BODY_BYTES:
-                raise _Refusal(413, _TOO_LARGE, close=True)
-            if receiving.held + len(chunk) > receiving.limit:
-                raise _Refusal(503, _BUSY, close=True)
-            receiving.held += len(chunk)
             size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Refusal(413, _TOO_LARGE, close=True)
+            if not receiving.admit(arriving, len(chunk)):
+                raise _Refusal(503, _BUSY, close=True)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
-        receiving.held -= size
+        receiving.leave(arriving)
 
 
 def _event_counts(batch: events_pb2.EventBatch) -> dict[str, int]:

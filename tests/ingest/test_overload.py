@@ -11,6 +11,7 @@ hold every RecordEvents call until the test lets them answer.
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import threading
 import time
@@ -238,25 +239,57 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_its_connection_
         assert closed(conn)
 
 
-def test_a_body_past_the_receive_buffer_is_answered_503_and_its_connection_closed(
+def refused_once_held(
+    stack: Stack, held: socket.socket, length: int
+) -> tuple[socket.socket, http.client.HTTPResponse]:
+    """A POST of a whole unsigned body of length, posted again until held is
+    answered or the POST is answered otherwise than 401; its connection
+    and answer.
+
+    Until ingest holds what held sent, the body is read whole and refused
+    for its signature.
+    """
+    deadline = time.monotonic() + 20
+    while True:
+        conn = start_slow_post(stack, sent=length, length=length)
+        answer, _ = answer_of(conn)
+        held_answered = select.select([held], [], [], 0.2)[0]
+        if answer.status != 401 or held_answered or time.monotonic() > deadline:
+            return conn, answer
+        conn.close()
+
+
+def test_the_largest_body_still_arriving_gives_way_to_a_smaller_one(
     small_buffer: Stack, services: SlowServices
 ) -> None:
     services.released.set()
-    with start_slow_post(small_buffer, sent=800_000, length=900_000):
-        # Until ingest holds the first body's 800 KB, the second is read
-        # whole and refused for its signature.
-        deadline = time.monotonic() + 20
-        while True:
-            conn = start_slow_post(small_buffer, sent=300_000, length=300_000)
-            answer, _ = answer_of(conn)
-            if answer.status != 401 or time.monotonic() > deadline:
-                break
-            conn.close()
-        with conn:
+    # 800 KB of a 1 MiB buffer, then nothing more.
+    with start_slow_post(small_buffer, sent=800_000, length=900_000) as large:
+        smaller, answer = refused_once_held(small_buffer, large, 300_000)
+        smaller.close()
+        assert answer.status == 401
+        answer, body = answer_of(large)
+
+        assert answer.status == 503
+        assert answer.getheader("connection") == "close"
+        assert answer.getheader("retry-after") == "1"
+        assert b"too many webhooks" in body
+        assert closed(large)
+
+
+def test_a_body_larger_than_every_other_arriving_is_answered_503_and_closed(
+    small_buffer: Stack, services: SlowServices
+) -> None:
+    services.released.set()
+    # 400 KB of a 1 MiB buffer, then nothing more.
+    with start_slow_post(small_buffer, sent=400_000, length=500_000) as held:
+        larger, answer = refused_once_held(small_buffer, held, 1_000_000)
+        with larger:
             assert answer.status == 503
             assert answer.getheader("connection") == "close"
-            assert answer.getheader("retry-after") == "1"
-            assert closed(conn)
+            assert closed(larger)
+        # The smaller body held is not the one to give way.
+        assert not select.select([held], [], [], 0.5)[0]
         # A webhook that fits in what is left is taken.
         taken = small_buffer.post_webhook(delivered("wamid.beside-a-large-one"))
         assert taken.status_code == 200
