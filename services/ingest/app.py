@@ -108,10 +108,10 @@ class _Receiving:
 
     When a chunk would overflow the limit, the largest body still arriving
     makes room, if it is larger than the one the chunk belongs to: its
-    sender is answered 503 and must send it all again. Meta's bodies are
-    small, so a sender without the secret cannot keep the buffer from
-    them, unless by sending all of it again for each of theirs. A body
-    no smaller than every other is the one answered 503.
+    sender is answered 503 and must send it all again. A body no smaller
+    than every other is the one answered 503. Meta's bodies are small:
+    to keep them out, a sender without the secret must hold the buffer
+    in bodies no larger than theirs, as many connections as that takes.
     """
 
     def __init__(self, limit: int) -> None:
@@ -142,8 +142,9 @@ class _Receiving:
     def _evict(self, body: _Arriving) -> None:
         self.leave(body)
         body.evicted = True
-        if body.deadline is not None:
-            # Its read ends at once, as if its time were up.
+        # Its read ends at once, as if its time were up; a deadline that
+        # is passing already ends it anyway.
+        if body.deadline is not None and not body.deadline.expired():
             body.deadline.reschedule(asyncio.get_running_loop().time())
 
 
