@@ -134,6 +134,13 @@ def _not_negative(raw: str) -> int:
     return value
 
 
+def _listed(raw: str) -> int:
+    value = _not_negative(raw)
+    if value > 10_000:
+        raise argparse.ArgumentTypeError(f"{raw} is more than 10,000")
+    return value
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from xobito.simulate import main as simulate
 
@@ -199,13 +206,17 @@ def _dead_letters_show(
         print(f"xobito: no dead letter {args.id}", file=sys.stderr)
         return 1
     if isinstance(kept, dict) and isinstance(kept.get("body"), str):
-        # A webhook's body, printed as sent when it is JSON.
+        # A webhook's body, indented when it is JSON.
         try:
             kept = json.loads(kept["body"])
         except ValueError:
-            print(kept["body"])
+            print(kept["body"].encode("utf-8", "backslashreplace").decode())
             return 0
-    print(json.dumps(kept, indent=2, ensure_ascii=False))
+    try:
+        print(json.dumps(kept, indent=2, ensure_ascii=False))
+    except UnicodeEncodeError:
+        # Text no encoding takes, such as a lone surrogate: escaped.
+        print(json.dumps(kept, indent=2))
     return 0
 
 
@@ -244,7 +255,7 @@ def _dead_letters_list(
     for group in found:
         first, last = f"{group.first:%Y-%m-%d %H:%M}", f"{group.last:%Y-%m-%d %H:%M}"
         print(f"{group.count:>7}  {first}  {last}  {group.kind}: {group.reason}")
-    print(f"\nthe newest {limit}:")
+    print(f"\nthe {limit} that came last:")
     for letter in deadletters.newest(conn, limit):
         print(
             f"{letter.id:>7}  {letter.received_at:%Y-%m-%d %H:%M:%S}"
@@ -329,13 +340,15 @@ def parser() -> argparse.ArgumentParser:
     )
     dead_actions = dead.add_subparsers(dest="action", required=True)
     listed = dead_actions.add_parser(
-        "list", help="count them by kind and reason; list the newest (no contents)"
+        "list",
+        help="count them by kind and reason; list those that came last (no contents)",
     )
     listed.add_argument(
         "--limit",
-        type=_not_negative,
+        type=_listed,
         default=20,
-        help="how many of the newest letters to list (default 20)",
+        help="how many of the letters that came last to list (default 20,"
+        " at most 10,000)",
     )
     show = dead_actions.add_parser(
         "show", help="print what one keeps (it may hold phone numbers and text)"

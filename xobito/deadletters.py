@@ -47,7 +47,7 @@ class Letter:
     id: int
     kind: str
     reason: str
-    received_at: datetime
+    received_at: datetime  # when it last came
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,11 @@ def groups(conn: psycopg.Connection[Any]) -> list[Group]:
 def newest(conn: psycopg.Connection[Any], limit: int) -> list[Letter]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT id, kind, reason, received_at FROM ingest.dead_letters"
-            " ORDER BY received_at DESC, id DESC LIMIT %s",
+            "SELECT id, kind, reason,"
+            " coalesce(last_received_at, received_at) AS received_at"
+            " FROM ingest.dead_letters"
+            " ORDER BY coalesce(last_received_at, received_at) DESC, id DESC"
+            " LIMIT %s",
             [limit],
         )
         return [Letter(**row) for row in cur.fetchall()]
@@ -122,6 +125,7 @@ def _replay_one(
         return Replayed(letter_id, "a refused batch, not a webhook: kept", gone=False)
 
     before = _keeping(conn, kept)
+    newest = _newest_id(conn)
     body = kept["body"].encode()
     try:
         answer = client.post(
@@ -144,16 +148,41 @@ def _replay_one(
         for other, (reason, last) in _keeping(conn, kept).items()
         if before.get(other, (reason, None))[1] != last
     ]
-    if not again:
+    # A batch a service refused is kept as the batch, not as the body: any
+    # refused since the post may be this body's.
+    refused = _refused_batches_since(conn, newest)
+    if not again and not refused:
         conn.execute("DELETE FROM ingest.dead_letters WHERE id = %s", [letter_id])
         conn.commit()
         return Replayed(letter_id, "recorded", gone=True)
-    if all(other != letter_id for other, _ in again):
+    if again and all(other != letter_id for other, _ in again):
         # Kept under another reason now: the newer letter stands for it.
         conn.execute("DELETE FROM ingest.dead_letters WHERE id = %s", [letter_id])
         conn.commit()
-    reasons = "; ".join(f"{reason} (letter {other})" for other, reason in again)
+    reasons = "; ".join(
+        f"{reason} (letter {other})" for other, reason in [*again, *refused]
+    )
     return Replayed(letter_id, f"kept again by ingest: {reasons}", gone=False)
+
+
+def _newest_id(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        "SELECT coalesce(max(id), 0) FROM ingest.dead_letters"
+    ).fetchone()
+    conn.commit()
+    return int(row[0]) if row else 0
+
+
+def _refused_batches_since(
+    conn: psycopg.Connection[Any], newest: int
+) -> list[tuple[int, str]]:
+    rows = conn.execute(
+        "SELECT id, reason FROM ingest.dead_letters"
+        " WHERE id > %s AND kind LIKE '%%\\_batch' ORDER BY id",
+        [newest],
+    ).fetchall()
+    conn.commit()
+    return [(letter, reason) for letter, reason in rows]
 
 
 def _keeping(

@@ -212,3 +212,15 @@ def test_without_its_database_the_command_says_so_in_a_line(stack: Stack) -> Non
     assert done.returncode == 1
     assert done.stderr.startswith("xobito: the database cannot be reached")
     assert "Traceback" not in done.stderr
+
+
+def test_show_escapes_text_no_encoding_takes(stack: Stack) -> None:
+    # JSON may spell a lone surrogate, which ingest keeps as unstorable.
+    letter_id = keep(
+        stack, "message", "value not storable", {"body": '{"text": "\\ud800"}'}
+    )
+
+    done = xobito(stack, "show", str(letter_id))
+
+    assert done.returncode == 0, done.stderr
+    assert '"text": "\\ud800"' in done.stdout

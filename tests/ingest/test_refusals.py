@@ -7,6 +7,8 @@ The stand-in metrics is real gRPC; only its answers are made up.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -14,8 +16,9 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
-from tests.stack import Servers, Stack
+from tests.stack import APP_SECRET, Servers, Stack
 from xobito import webhooks
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.devstack import free_port
@@ -132,3 +135,46 @@ def test_a_refused_batch_is_erased_by_its_workspace_only(ingest: Stack) -> None:
 
     assert kept == 1
     assert _letters_quoting(ingest, phone) == 0
+
+
+def test_a_replay_whose_batch_a_service_refuses_keeps_its_letter(
+    ingest: Stack,
+) -> None:
+    body = webhooks.body(
+        waba_id="200000000000001",
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="16505559999",
+        statuses=[
+            webhooks.status("wamid.replayed-refused", "read", 1_767_000_000, "1650"),
+        ],
+    ).decode()
+    with psycopg.connect(ingest.servers.postgres.url) as conn:
+        row = conn.execute(
+            "INSERT INTO ingest.dead_letters"
+            " (kind, reason, received_at, element, dedupe_key)"
+            " VALUES ('webhook', 'unexpected KeyError', now(), %s,"
+            " gen_random_uuid()::text::bytea) RETURNING id",
+            [Jsonb({"body": body})],
+        ).fetchone()
+    assert row is not None
+    letter_id = row[0]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "xobito", "dead-letters", "replay", str(letter_id)],
+        env={
+            "DATABASE_URL": ingest.servers.postgres.url,
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "INGEST_HTTP_PORT": str(ingest.ports["ingest_http"]),
+            "PATH": "",
+        },
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "kept again by ingest: metrics answered INVALID_ARGUMENT" in done.stdout
+    with psycopg.connect(ingest.servers.postgres.url) as conn:
+        kept = conn.execute(
+            "SELECT count(*) FROM ingest.dead_letters WHERE id = %s", [letter_id]
+        ).fetchone()
+    assert kept == (1,)
