@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NoReturn, Protocol, cast
+from typing import Literal, NoReturn
 
 import orjson
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from xobito.failures import FailureCategory, lookup
 from xobito.ingest.v1 import events_pb2
@@ -85,12 +84,9 @@ _MAX_EPOCH = 253_402_300_799
 _INT32_MAX = 2**31 - 1
 # What Meta's status names look like ("delivered"), known to us or not.
 _STATUS_NAME = re.compile(r"[A-Za-z_]{1,32}")
-# How far ahead of ours Meta's clock may run before an event's time is
+# How far ahead of ours Meta's clock may run before a message's time is
 # not believed.
 CLOCK_SKEW_SECONDS = 300
-# The events whose time orders a contact's flags, and whose identity is
-# not their time.
-_REDATED: frozenset[EventKind] = frozenset({"message"})
 
 
 class WebhookFormatError(ValueError):
@@ -123,7 +119,7 @@ class ParsedWebhook:
     batch: events_pb2.EventBatch = field(default_factory=events_pb2.EventBatch)
     rejected: list[RejectedEvent] = field(default_factory=list)
     order: list[tuple[EventKind, int]] = field(default_factory=list)
-    # Events dated too far after the body arrived, dated when it did.
+    # Messages dated too far after the body arrived, dated when it did.
     redated: int = 0
 
     def add(self, kind: EventKind, event: Message) -> None:
@@ -142,16 +138,8 @@ class _Change:
 
     waba_id: str
     entry_time: int | None
-    received_at: int | None
     phone_number_id: str = ""
     contacts: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
-
-
-class _Event(Protocol):
-    """What every event kind has: when it happened."""
-
-    @property
-    def occurred_at(self) -> Timestamp: ...
 
 
 def parse_webhook(body: bytes, received_at: int | None = None) -> ParsedWebhook:
@@ -171,8 +159,20 @@ def parse_webhook(body: bytes, received_at: int | None = None) -> ParsedWebhook:
 
     parsed = ParsedWebhook()
     for entry in entries:
-        _read_entry(entry, parsed, received_at)
+        _read_entry(entry, parsed)
+    if received_at is not None:
+        parsed.redated = _redate(parsed.batch.messages, received_at)
     return parsed
+
+
+def _redate(messages: Iterable[events_pb2.InboundMessage], received_at: int) -> int:
+    """Date at received_at the messages dated past the skew after it; how many."""
+    redated = 0
+    for message in messages:
+        if message.occurred_at.seconds > received_at + CLOCK_SKEW_SECONDS:
+            message.occurred_at.FromSeconds(received_at)
+            redated += 1
+    return redated
 
 
 def _load(body: bytes) -> object:
@@ -197,7 +197,7 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _read_entry(entry: object, parsed: ParsedWebhook, received_at: int | None) -> None:
+def _read_entry(entry: object, parsed: ParsedWebhook) -> None:
     if not isinstance(entry, dict):
         parsed.rejected.append(RejectedEvent("entry", "not an object"))
         return
@@ -206,7 +206,7 @@ def _read_entry(entry: object, parsed: ParsedWebhook, received_at: int | None) -
         parsed.rejected.append(RejectedEvent("entry", "changes not a list"))
         return
 
-    shared = _Change(_string(entry.get("id")), _epoch(entry.get("time")), received_at)
+    shared = _Change(_string(entry.get("id")), _epoch(entry.get("time")))
     for change in changes:
         if not isinstance(change, dict):
             parsed.rejected.append(RejectedEvent("change", "not an object"))
@@ -235,7 +235,6 @@ def _read_change(
     messaging = _Change(
         shared.waba_id,
         shared.entry_time,
-        shared.received_at,
         _string(metadata.get("phone_number_id")),
         _contacts(value.get("contacts")),
     )
@@ -271,11 +270,6 @@ def _keep(
         # which JSON can spell); the exception would quote it.
         parsed.rejected.append(RejectedEvent(kind, "value not storable"))
         return
-    if change.received_at is not None and kind in _REDATED:
-        occurred_at = cast(_Event, event).occurred_at
-        if occurred_at.seconds > change.received_at + CLOCK_SKEW_SECONDS:
-            occurred_at.FromSeconds(change.received_at)
-            parsed.redated += 1
     parsed.add(kind, event)
 
 
