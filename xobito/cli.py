@@ -205,12 +205,13 @@ def _dead_letters_show(
     if kept is None:
         print(f"xobito: no dead letter {args.id}", file=sys.stderr)
         return 1
-    if isinstance(kept, dict) and isinstance(kept.get("body"), str):
+    body = deadletters.body_of(kept)
+    if body is not None:
         # A webhook's body, indented when it is JSON.
         try:
-            kept = json.loads(kept["body"])
+            kept = json.loads(body)
         except ValueError:
-            print(kept["body"].encode("utf-8", "backslashreplace").decode())
+            print(body.encode("utf-8", "backslashreplace").decode())
             return 0
     try:
         print(json.dumps(kept, indent=2, ensure_ascii=False))
@@ -245,8 +246,6 @@ def _dead_letters_list(
 ) -> int:
     from xobito import deadletters
 
-    limit = args.limit
-
     found = deadletters.groups(conn)
     if not found:
         print("no dead letters")
@@ -255,8 +254,8 @@ def _dead_letters_list(
     for group in found:
         first, last = f"{group.first:%Y-%m-%d %H:%M}", f"{group.last:%Y-%m-%d %H:%M}"
         print(f"{group.count:>7}  {first}  {last}  {group.kind}: {group.reason}")
-    print(f"\nthe {limit} that came last:")
-    for letter in deadletters.newest(conn, limit):
+    print(f"\nthe {args.limit} that came last:")
+    for letter in deadletters.newest(conn, args.limit):
         print(
             f"{letter.id:>7}  {letter.received_at:%Y-%m-%d %H:%M:%S}"
             f"  {letter.kind}: {letter.reason}"

@@ -92,6 +92,13 @@ def element(conn: psycopg.Connection[Any], letter_id: int) -> Any | None:
     return None if row is None else row[0]
 
 
+def body_of(kept: Any) -> str | None:
+    """The webhook body a letter keeps; None for a refused batch."""
+    if isinstance(kept, dict) and isinstance(kept.get("body"), str):
+        return str(kept["body"])
+    return None
+
+
 def every_id(conn: psycopg.Connection[Any]) -> list[int]:
     rows = conn.execute("SELECT id FROM ingest.dead_letters ORDER BY id").fetchall()
     return [row[0] for row in rows]
@@ -115,18 +122,16 @@ def _replay_one(
     app_secret: str,
     client: httpx.Client,
 ) -> Replayed:
-    row = conn.execute(
-        "SELECT element FROM ingest.dead_letters WHERE id = %s", [letter_id]
-    ).fetchone()
-    if row is None:
+    kept = element(conn, letter_id)
+    if kept is None:
         return Replayed(letter_id, "no such letter", gone=False)
-    kept = row[0]
-    if not (isinstance(kept, dict) and isinstance(kept.get("body"), str)):
+    text = body_of(kept)
+    if text is None:
         return Replayed(letter_id, "a refused batch, not a webhook: kept", gone=False)
 
     before = _keeping(conn, kept)
     newest = _newest_id(conn)
-    body = kept["body"].encode()
+    body = text.encode()
     try:
         answer = client.post(
             url,
@@ -146,7 +151,7 @@ def _replay_one(
     again = [
         (other, reason)
         for other, (reason, last) in _keeping(conn, kept).items()
-        if before.get(other, (reason, None))[1] != last
+        if before.get(other) != (reason, last)
     ]
     # A batch a service refused is kept as the batch, not as the body: any
     # refused since the post may be this body's.
