@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -285,19 +285,21 @@ class Stack:
         *,
         signature: str | None = None,
         secret: str = APP_SECRET,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        path: str = "/webhooks/whatsapp",
     ) -> httpx.Response:
+        """Post body as Meta does, signed; headers add to Meta's or replace
+        them, and a name given twice in a sequence is sent twice."""
         if signature is None:
             signature = sign(body, secret)
-        sent = {"Content-Type": "application/json"}
+        added = list(headers.items() if isinstance(headers, Mapping) else headers)
+        replaced = {name.lower() for name, _ in added}
+        metas = [("Content-Type", "application/json")]
         if signature:
-            sent["X-Hub-Signature-256"] = signature
-        sent.update(headers or {})
+            metas.append(("X-Hub-Signature-256", signature))
+        sent = [(n, v) for n, v in metas if n.lower() not in replaced] + added
         return self.http.post(
-            f"{self.ingest_url}/webhooks/whatsapp",
-            content=body,
-            headers=sent,
-            timeout=30,
+            f"{self.ingest_url}{path}", content=body, headers=sent, timeout=30
         )
 
     def graphql(self, query: str, api_key: str, **variables: Any) -> dict[str, Any]:

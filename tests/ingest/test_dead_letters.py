@@ -19,8 +19,7 @@ from tests.ingest.test_endpoint import (
     WABA_ID,
     counters,
     delivered,
-    new_number,
-    register_send,
+    sent,
 )
 from tests.stack import APP_SECRET, Stack
 from xobito import webhooks
@@ -82,8 +81,7 @@ def keep(stack: Stack, kind: str, reason: str, element: dict[str, Any]) -> int:
 @pytest.fixture
 def unreadable(stack: Stack) -> tuple[str, int]:
     """The wamid of a status ingest could not read, and its letter's id."""
-    phone_number_id, wamid = new_number(), f"wamid.dead-{new_number()}"
-    register_send(stack, phone_number_id, wamid)
+    phone_number_id, wamid, _ = sent(stack)
     assert stack.post_webhook(unreadable_status(phone_number_id, wamid)).is_success
     (letter,) = letters(stack, wamid)
     return wamid, letter["id"]
@@ -143,8 +141,7 @@ def test_a_replay_that_meets_the_same_fault_keeps_the_letter(
 def test_a_replay_kept_under_another_reason_leaves_the_newer_letter(
     stack: Stack,
 ) -> None:
-    phone_number_id, wamid = new_number(), f"wamid.dead-{new_number()}"
-    register_send(stack, phone_number_id, wamid)
+    phone_number_id, wamid, _ = sent(stack)
     body = unreadable_status(phone_number_id, wamid).decode()
     # As an earlier version of ingest worded its reason.
     letter_id = keep(stack, "status", "status time unusable", {"body": body})
@@ -161,8 +158,7 @@ def test_a_replay_kept_under_another_reason_leaves_the_newer_letter(
 def test_a_replay_once_the_fault_is_gone_records_the_body_and_drops_the_letter(
     stack: Stack,
 ) -> None:
-    phone_number_id, wamid = new_number(), f"wamid.dead-{new_number()}"
-    campaign_id = register_send(stack, phone_number_id, wamid)
+    phone_number_id, wamid, campaign_id = sent(stack)
     # A body that met a fault of ingest's since fixed.
     body = delivered(phone_number_id, wamid).decode()
     letter_id = keep(stack, "webhook", "unexpected KeyError", {"body": body})

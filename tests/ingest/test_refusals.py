@@ -7,8 +7,6 @@ The stand-in metrics is real gRPC; only its answers are made up.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -16,9 +14,9 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
-from tests.stack import APP_SECRET, Servers, Stack
+from tests.ingest.test_dead_letters import keep, xobito
+from tests.stack import Servers, Stack
 from xobito import webhooks
 from xobito.contacts.v1 import contacts_pb2, contacts_pb2_grpc
 from xobito.devstack import free_port
@@ -73,19 +71,20 @@ def ingest(servers: Servers) -> Iterator[Stack]:
         server.stop(grace=None)
 
 
-def test_a_batch_metrics_refuses_for_good_is_kept_and_answered_200(
-    ingest: Stack,
-) -> None:
-    body = webhooks.body(
+def read(wamid: str, phone: str = "1650") -> bytes:
+    """A body reporting wamid read, from the number metrics refuses for."""
+    return webhooks.body(
         waba_id="200000000000001",
         phone_number_id=PHONE_NUMBER_ID,
         display_phone_number="16505559999",
-        statuses=[
-            webhooks.status("wamid.refused", "read", 1_767_000_000, "1650"),
-        ],
+        statuses=[webhooks.status(wamid, "read", 1_767_000_000, phone)],
     )
 
-    reply = ingest.post_webhook(body)
+
+def test_a_batch_metrics_refuses_for_good_is_kept_and_answered_200(
+    ingest: Stack,
+) -> None:
+    reply = ingest.post_webhook(read("wamid.refused"))
 
     assert reply.status_code == 200
     with psycopg.connect(ingest.servers.postgres.url) as conn:
@@ -119,14 +118,7 @@ def _letters_quoting(ingest: Stack, phone: str) -> int:
 
 def test_a_refused_batch_is_erased_by_its_workspace_only(ingest: Stack) -> None:
     phone = "16505550177"
-    body = webhooks.body(
-        waba_id="200000000000001",
-        phone_number_id=PHONE_NUMBER_ID,
-        display_phone_number="16505559999",
-        statuses=[
-            webhooks.status("wamid.refused-erased", "read", 1_767_000_000, phone)
-        ],
-    )
+    body = read("wamid.refused-erased", phone)
     assert ingest.post_webhook(body).status_code == 200
 
     _erase(ingest, "another-workspace", phone)
@@ -140,36 +132,10 @@ def test_a_refused_batch_is_erased_by_its_workspace_only(ingest: Stack) -> None:
 def test_a_replay_whose_batch_a_service_refuses_keeps_its_letter(
     ingest: Stack,
 ) -> None:
-    body = webhooks.body(
-        waba_id="200000000000001",
-        phone_number_id=PHONE_NUMBER_ID,
-        display_phone_number="16505559999",
-        statuses=[
-            webhooks.status("wamid.replayed-refused", "read", 1_767_000_000, "1650"),
-        ],
-    ).decode()
-    with psycopg.connect(ingest.servers.postgres.url) as conn:
-        row = conn.execute(
-            "INSERT INTO ingest.dead_letters"
-            " (kind, reason, received_at, element, dedupe_key)"
-            " VALUES ('webhook', 'unexpected KeyError', now(), %s,"
-            " gen_random_uuid()::text::bytea) RETURNING id",
-            [Jsonb({"body": body})],
-        ).fetchone()
-    assert row is not None
-    letter_id = row[0]
+    body = read("wamid.replayed-refused").decode()
+    letter_id = keep(ingest, "webhook", "unexpected KeyError", {"body": body})
 
-    done = subprocess.run(
-        [sys.executable, "-m", "xobito", "dead-letters", "replay", str(letter_id)],
-        env={
-            "DATABASE_URL": ingest.servers.postgres.url,
-            "WHATSAPP_APP_SECRET": APP_SECRET,
-            "INGEST_HTTP_PORT": str(ingest.ports["ingest_http"]),
-            "PATH": "",
-        },
-        capture_output=True,
-        text=True,
-    )
+    done = xobito(ingest, "replay", str(letter_id))
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "kept again by ingest: metrics answered INVALID_ARGUMENT" in done.stdout
