@@ -22,8 +22,9 @@ async def _arriving_until(
 
 
 async def _started(
-    receiving: _Receiving, size: int, timeout: float
+    receiving: _Receiving, size: int, timeout: float = 60
 ) -> tuple[_Arriving, asyncio.Task[None]]:
+    """A body of size bytes held, its read waiting for more."""
     body = _Arriving()
     task = asyncio.create_task(_arriving_until(receiving, body, timeout))
     await asyncio.sleep(0)
@@ -31,59 +32,59 @@ async def _started(
     return body, task
 
 
-async def _test_the_largest_body_gives_way_and_its_read_ends() -> None:
-    receiving = _Receiving(limit=100)
-    large, task = await _started(receiving, 90, timeout=60)
-    small = _Arriving()
-    receiving.enter(small)
-
-    assert receiving.admit(small, 20)
-
-    assert large.evicted and not small.evicted
-    assert receiving.held == 20
-    with pytest.raises(TimeoutError):
-        await task
-
-
-async def _test_a_body_no_smaller_than_every_other_gets_no_room() -> None:
-    receiving = _Receiving(limit=100)
-    held, task = await _started(receiving, 40, timeout=60)
-    larger = _Arriving()
-    receiving.enter(larger)
-
-    assert receiving.admit(larger, 50)
-    assert not receiving.admit(larger, 20)
-
-    assert not held.evicted
-    assert receiving.held == 90
-    task.cancel()
-
-
-async def _test_a_body_whose_deadline_is_passing_gives_way_without_a_fault() -> None:
-    receiving = _Receiving(limit=100)
-    large, task = await _started(receiving, 90, timeout=0)
-    # Its deadline has fired; the read it cancels has not run yet.
-    while not (large.deadline is not None and large.deadline.expired()):
-        await asyncio.sleep(0)
-    assert not task.done()
-    small = _Arriving()
-    receiving.enter(small)
-
-    assert receiving.admit(small, 20)
-
-    assert receiving.held == 20
-    with pytest.raises(TimeoutError):
-        await task
-    assert receiving.held == 20
+def _entered(receiving: _Receiving) -> _Arriving:
+    """A body just arriving, nothing of it held yet."""
+    body = _Arriving()
+    receiving.enter(body)
+    return body
 
 
 def test_the_largest_body_gives_way_and_its_read_ends() -> None:
-    asyncio.run(_test_the_largest_body_gives_way_and_its_read_ends())
+    async def test() -> None:
+        receiving = _Receiving(limit=100)
+        large, read = await _started(receiving, 90)
+        small = _entered(receiving)
+
+        assert receiving.admit(small, 20)
+
+        assert large.evicted and not small.evicted
+        assert receiving.held == 20
+        with pytest.raises(TimeoutError):
+            await read
+
+    asyncio.run(test())
 
 
 def test_a_body_no_smaller_than_every_other_gets_no_room() -> None:
-    asyncio.run(_test_a_body_no_smaller_than_every_other_gets_no_room())
+    async def test() -> None:
+        receiving = _Receiving(limit=100)
+        held, read = await _started(receiving, 40)
+        larger = _entered(receiving)
+
+        assert receiving.admit(larger, 50)
+        assert not receiving.admit(larger, 20)
+
+        assert not held.evicted
+        assert receiving.held == 90
+        read.cancel()
+
+    asyncio.run(test())
 
 
 def test_a_body_whose_deadline_is_passing_gives_way_without_a_fault() -> None:
-    asyncio.run(_test_a_body_whose_deadline_is_passing_gives_way_without_a_fault())
+    async def test() -> None:
+        receiving = _Receiving(limit=100)
+        large, read = await _started(receiving, 90, timeout=0)
+        # Its deadline has fired; the read it cancels has not run yet.
+        while not (large.deadline is not None and large.deadline.expired()):
+            await asyncio.sleep(0)
+        assert not read.done()
+
+        assert receiving.admit(_entered(receiving), 20)
+
+        assert receiving.held == 20
+        with pytest.raises(TimeoutError):
+            await read
+        assert receiving.held == 20
+
+    asyncio.run(test())
